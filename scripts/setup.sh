@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Idempotent set-up: a project-local virtual environment in .venv with fem_prdp installed
+# (editable) and its dependencies. Re-running is cheap: pip is skipped while pyproject.toml
+# is unchanged since the last successful install.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$py" -m venv .venv
+fi
+stamp=.venv/.fem_prdp-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    # Pin torch to the CPU wheel this machine kind provides; an unpinned torch pulls CUDA.
+    .venv/bin/python -m pip install -q "torch==${FEM_PRDP_TORCH:-2.13.0}"
+    .venv/bin/python -m pip install -q -e ".[dev]"
+    touch "$stamp"
+fi

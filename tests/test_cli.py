@@ -1,0 +1,58 @@
+"""The `fem-prdp` command line: mesh commands and clean one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fem_prdp.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "fem_prdp.cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_mesh_generate_info_convert_plot(tmp_path, capsys):
+    msh = tmp_path / "cav.msh"
+    assert main(["mesh", "generate", "cavity", "--h", "0.2", "-o", str(msh)]) == 0
+    capsys.readouterr()
+    assert main(["mesh", "info", str(msh), "--json"]) == 0
+    out = capsys.readouterr().out
+    info = json.loads(out[out.index("{"):])
+    assert info["boundaries"].keys() == {"lid", "walls"}
+    vtu = tmp_path / "cav.vtu"
+    assert main(["mesh", "convert", str(msh), str(vtu)]) == 0 and vtu.exists()
+    png = tmp_path / "cav.png"
+    assert main(["mesh", "plot", str(vtu), "-o", str(png)]) == 0 and png.stat().st_size > 1000
+
+
+def test_mesh_info_prints_boundaries_and_quality(tmp_path, capsys):
+    msh = tmp_path / "u.msh"
+    assert main(["mesh", "generate", "uniform-rectangle", "--h", "0.25", "-o", str(msh),
+                 "--msh-version", "2.2"]) == 0
+    capsys.readouterr()
+    assert main(["mesh", "info", str(msh)]) == 0
+    out = capsys.readouterr().out
+    assert "25 nodes, 32 cells" in out and "left" in out and "45.0 .. 90.0 deg" in out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["mesh", "generate", "donut", "-o", "x.msh"], "unknown mesh kind 'donut'; known kinds"),
+    (["mesh", "info", "missing.msh"], "no such file"),
+    (["mesh", "generate", "cavity", "-o", "x.stl"], "unsupported file type .stl"),
+])
+def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, args, needle):
+    proc = subprocess.run([sys.executable, "-m", "fem_prdp.cli", *args], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_file_is_one_line_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.msh"
+    bad.write_text("garbage")
+    proc = run("mesh", "info", str(bad))
+    assert proc.returncode == 2 and "not a readable mesh file" in proc.stderr
+    assert "Traceback" not in proc.stderr
