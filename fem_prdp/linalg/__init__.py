@@ -1,0 +1,24 @@
+"""Sparse linear algebra that knows nothing about meshes: CSR matrices, Krylov solvers,
+preconditioners and the differentiable capped solve."""
+
+from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, SolveError, SolveInfo, SolveStatus
+from .precond import (
+    AMG,
+    ILU0,
+    SSOR,
+    BlockDiagonal,
+    BlockTriangular,
+    IdentityPreconditioner,
+    Jacobi,
+    Preconditioner,
+    jacobi,
+)
+from .solve import solve
+from .sparse import CSRPattern, SparseMatrix, spmv
+
+__all__ = [
+    "CSRPattern", "SparseMatrix", "spmv", "solve",
+    "KrylovSolver", "CG", "GMRES", "MINRES", "BiCGStab", "SolveInfo", "SolveStatus", "SolveError",
+    "Preconditioner", "IdentityPreconditioner", "Jacobi", "jacobi", "SSOR", "ILU0", "AMG",
+    "BlockDiagonal", "BlockTriangular",
+]

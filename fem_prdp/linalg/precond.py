@@ -1,0 +1,242 @@
+"""Preconditioners: objects with `apply(r) -> z` (r, z: [B, n]) and `transpose()`.
+
+Jacobi keeps gradients to the matrix values (so an unrolled solve differentiates through
+it); SSOR, ILU(0) and AMG are built from detached values and act as fixed linear maps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .sparse import CSRPattern, SparseMatrix
+
+__all__ = [
+    "Preconditioner", "IdentityPreconditioner", "Jacobi", "SSOR", "ILU0", "AMG",
+    "BlockDiagonal", "BlockTriangular", "jacobi",
+]
+
+
+class Preconditioner:
+    """z = M^-1 r on [B, n] tensors; `transpose()` gives the map of M^-T."""
+
+    def apply(self, r: torch.Tensor) -> torch.Tensor:
+        return r
+
+    def transpose(self) -> Preconditioner:
+        return self
+
+    def __call__(self, r: torch.Tensor) -> torch.Tensor:
+        return self.apply(r)
+
+
+class IdentityPreconditioner(Preconditioner):
+    """No preconditioning."""
+
+
+class Jacobi(Preconditioner):
+    """z = D^-1 r. Differentiable in A's values. A zero diagonal entry is an error."""
+
+    def __init__(self, A: SparseMatrix):
+        diag = A.diagonal()
+        if bool((diag == 0).any()):
+            rows = torch.nonzero((diag == 0).reshape(-1, diag.shape[-1]).any(0)).reshape(-1)[:10]
+            raise ValueError(
+                f"Jacobi: zero diagonal in rows {rows.tolist()}; Jacobi needs a non-zero "
+                "diagonal (use a block preconditioner for saddle-point systems)"
+            )
+        self.inv_diag = 1.0 / diag
+
+    def apply(self, r):
+        return r * self.inv_diag
+
+
+def jacobi(A: SparseMatrix) -> Jacobi:
+    return Jacobi(A)
+
+
+def _triangular_solve(L: SparseMatrix, r: torch.Tensor, upper: bool) -> torch.Tensor:
+    """Solve L z = r for r [B, n] with a sparse triangular L (shared or batched)."""
+    if L.values.ndim == 1:
+        rhs = r.T.contiguous()
+        csr = L.pattern.csr_tensor(L.values)
+        return torch.triangular_solve(rhs, csr, upper=upper).solution.T
+    big = L.pattern.batched(L.values.shape[0])
+    csr = big.csr_tensor(L.values.reshape(-1))
+    return torch.triangular_solve(r.reshape(-1, 1), csr, upper=upper).solution.reshape(r.shape)
+
+
+def _split(A: SparseMatrix, keep) -> SparseMatrix:
+    row, col = A.pattern.row_indices(), A.pattern.col.long()
+    sel = torch.nonzero(keep(row, col)).reshape(-1)
+    pattern, _ = CSRPattern.from_coo(row[sel].cpu(), col[sel].cpu(), A.shape, device=A.device)
+    return SparseMatrix(pattern, A.values.detach()[..., sel])
+
+
+class SSOR(Preconditioner):
+    """Symmetric SOR: M = w/(2-w) (D/w + L) (D/w)^-1 (D/w + U). Sparse triangular solves
+    (MKL / cuSPARSE) on fixed (detached) values."""
+
+    def __init__(self, A: SparseMatrix, omega: float = 1.0):
+        if not 0 < omega < 2:
+            raise ValueError(f"SSOR: omega must lie in (0, 2), got {omega}")
+        self.A, self.omega = A, omega
+        d = A.diagonal().detach()
+        if bool((d == 0).any()):
+            raise ValueError("SSOR: zero diagonal entry; SSOR needs a non-zero diagonal")
+        slots = A.pattern.diagonal_slots()
+        scale = torch.ones_like(A.values.detach())
+        scale[..., slots] = 1.0 / omega
+        scaled = A.with_values(A.values.detach() * scale)
+        self.lower = _split(scaled, lambda r, c: c <= r)
+        self.upper = _split(scaled, lambda r, c: c >= r)
+        self.d_over_w = d / omega
+
+    def apply(self, r):
+        y = _triangular_solve(self.lower, r, upper=False)
+        y = y * self.d_over_w
+        return _triangular_solve(self.upper, y, upper=True) * ((2 - self.omega) / self.omega)
+
+    def transpose(self):
+        return SSOR(self.A.T, self.omega)
+
+
+def _ilu0_values(A: sp.csr_matrix) -> np.ndarray:
+    """ILU(0) factors stored on A's own pattern (L unit lower, U upper), row by row."""
+    A = A.tocsr().astype(np.float64)
+    A.sort_indices()
+    indptr, indices, data = A.indptr, A.indices, A.data.copy()
+    diag_pos = np.full(A.shape[0], -1)
+    for i in range(A.shape[0]):
+        lo, hi = indptr[i], indptr[i + 1]
+        cols = indices[lo:hi]
+        pos = lo + np.searchsorted(cols, i)
+        if pos >= hi or indices[pos] != i:
+            raise ValueError(f"ILU0: row {i} has no stored diagonal entry")
+        diag_pos[i] = pos
+        for kk in range(lo, pos):  # entries left of the diagonal, in column order
+            k = indices[kk]
+            if data[diag_pos[k]] == 0:
+                raise ValueError(f"ILU0: zero pivot in row {k}; the matrix needs pivoting")
+            data[kk] /= data[diag_pos[k]]
+            klo, khi = diag_pos[k] + 1, indptr[k + 1]
+            kcols = indices[klo:khi]
+            common, ia, ib = np.intersect1d(cols, kcols, assume_unique=True, return_indices=True)
+            mask = common > k
+            data[lo + ia[mask]] -= data[kk] * data[klo + ib[mask]]
+    return data
+
+
+class ILU0(Preconditioner):
+    """Incomplete LU with zero fill on A's pattern (for SPD matrices it is IC(0) in LU form:
+    U = D L^T). Factorised once with scipy index arithmetic; applied with sparse triangular
+    solves in torch. Unbatched matrices only."""
+
+    def __init__(self, A: SparseMatrix):
+        if A.values.ndim != 1:
+            raise ValueError("ILU0: batched matrices are not supported; build one per sample")
+        self.A = A
+        lu = A.with_values(torch.as_tensor(_ilu0_values(A.to_scipy()), dtype=A.dtype, device=A.device))
+        unit = torch.ones_like(lu.values)
+        self.lower = _split(lu, lambda r, c: c <= r)
+        slots = self.lower.pattern.diagonal_slots()
+        vals = self.lower.values.clone()
+        vals[slots] = unit[: len(slots)]
+        self.lower = self.lower.with_values(vals)
+        self.upper = _split(lu, lambda r, c: c >= r)
+
+    def apply(self, r):
+        return _triangular_solve(self.upper, _triangular_solve(self.lower, r, upper=False), upper=True)
+
+    def transpose(self):
+        return _TransposedFactors(self.upper.T, self.lower.T)
+
+
+class _TransposedFactors(Preconditioner):
+    """(LU)^-T = L^-T U^-T: solve with U^T (lower) then L^T (upper)."""
+
+    def __init__(self, ut: SparseMatrix, lt: SparseMatrix):
+        self.ut, self.lt = ut, lt
+
+    def apply(self, r):
+        return _triangular_solve(self.lt, _triangular_solve(self.ut, r, upper=False), upper=True)
+
+
+class AMG(Preconditioner):
+    """One smoothed-aggregation V-cycle. The hierarchy is built by pyamg; the cycle runs
+    in torch (damped-Jacobi smoothing, dense LU on the coarsest level), so it runs on the
+    GPU. Symmetric: transpose() is itself for symmetric A."""
+
+    def __init__(self, A: SparseMatrix, presmooth: int = 1, postsmooth: int = 1,
+                 omega: float = 2.0 / 3.0, max_coarse: int = 500):
+        import pyamg
+
+        if A.values.ndim != 1:
+            raise ValueError("AMG: batched matrices are not supported; build one per sample")
+        ml = pyamg.smoothed_aggregation_solver(A.to_scipy(), max_coarse=max_coarse)
+        dev, dt = A.device, A.dtype
+        self.levels = []
+        for lvl in ml.levels[:-1]:
+            Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev)
+            self.levels.append((Al, 1.0 / Al.diagonal(),
+                                SparseMatrix.from_scipy(lvl.P, dtype=dt, device=dev),
+                                SparseMatrix.from_scipy(lvl.R, dtype=dt, device=dev)))
+        coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=dt, device=dev)
+        self.coarse_lu = torch.linalg.lu_factor(coarse)
+        self.pre, self.post, self.omega = presmooth, postsmooth, omega
+
+    def _cycle(self, level: int, r: torch.Tensor) -> torch.Tensor:
+        if level == len(self.levels):
+            return torch.linalg.lu_solve(*self.coarse_lu, r.T).T
+        A, inv_d, P, R = self.levels[level]
+        x = self.omega * inv_d * r
+        for _ in range(self.pre - 1):
+            x = x + self.omega * inv_d * (r - A.matvec(x))
+        coarse_r = R.matvec(r - A.matvec(x))
+        x = x + P.matvec(self._cycle(level + 1, coarse_r))
+        for _ in range(self.post):
+            x = x + self.omega * inv_d * (r - A.matvec(x))
+        return x
+
+    def apply(self, r):
+        return self._cycle(0, r.detach() if not r.requires_grad else r)
+
+
+class BlockDiagonal(Preconditioner):
+    """diag(P_u, P_s) for a saddle-point system [[A, B^T], [B, 0]] split at n_u: P_u
+    approximates A^-1, P_s the (negated) Schur complement inverse, e.g. a pressure-mass
+    Jacobi scaled by the viscosity. Symmetric positive definite when both blocks are
+    (the right choice for MINRES)."""
+
+    def __init__(self, n_u: int, velocity: Preconditioner, schur: Preconditioner):
+        self.n_u, self.velocity, self.schur = n_u, velocity, schur
+
+    def apply(self, r):
+        return torch.cat([self.velocity(r[:, : self.n_u]), self.schur(r[:, self.n_u:])], dim=-1)
+
+    def transpose(self):
+        return BlockDiagonal(self.n_u, self.velocity.transpose(), self.schur.transpose())
+
+
+class BlockTriangular(Preconditioner):
+    """Upper block-triangular [[P_u^-1, B^T], [0, -S]]^-1 for [[A, B^T], [B, 0]]
+    (for GMRES): z_p = -S^-1 r_p, z_u = P_u (r_u - B^T z_p)."""
+
+    def __init__(self, n_u: int, velocity: Preconditioner, schur: Preconditioner, Bt: SparseMatrix,
+                 _lower: bool = False):
+        self.n_u, self.velocity, self.schur, self.Bt, self.lower = n_u, velocity, schur, Bt, _lower
+
+    def apply(self, r):
+        ru, rp = r[:, : self.n_u], r[:, self.n_u:]
+        if not self.lower:
+            zp = -self.schur(rp)
+            zu = self.velocity(ru - self.Bt.matvec(zp))
+        else:  # transpose: lower block-triangular [[P_u^-T, 0], [B, -S^T]]^-1
+            zu = self.velocity(ru)
+            zp = -self.schur(rp - self.Bt.T.matvec(zu))
+        return torch.cat([zu, zp], dim=-1)
+
+    def transpose(self):
+        return BlockTriangular(self.n_u, self.velocity.transpose(), self.schur.transpose(), self.Bt,
+                               _lower=not self.lower)

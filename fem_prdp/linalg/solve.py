@@ -1,0 +1,153 @@
+"""`solve`: a capped, preconditioned Krylov solve that can be differentiated two ways.
+
+- grad="unrolled": autograd records the K iterations; the gradient is exactly that of the
+  truncated solver (memory grows with K).
+- grad="implicit": a custom autograd function; the backward pass solves A^T lam = dL/dx with
+  the same method, the transposed preconditioner and its own cap (`adjoint_solver`,
+  default: the forward solver, i.e. the same K). Memory is flat in K.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
+from .krylov.cg import CG
+from .precond import IdentityPreconditioner, Preconditioner
+from .sparse import CSRPattern, SparseMatrix, spmv
+
+__all__ = ["solve"]
+
+_GRAD_MODES = ("implicit", "unrolled")
+
+
+def _info(state, x, b, matvec, solver: KrylovSolver) -> SolveInfo:
+    with torch.no_grad():
+        res = (b - matvec(x.detach())).norm(dim=-1)
+    statuses = tuple(SolveStatus(int(s)) for s in state.status.tolist())
+    return SolveInfo(
+        status=max(statuses),
+        statuses=statuses,
+        n_iters=state.n_iters,
+        residual_norm=res,
+        rhs_norm=b.detach().norm(dim=-1),
+        residual_history=torch.stack(state.history),
+        method=solver.name,
+        max_iters=solver.max_iters,
+    )
+
+
+def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Tensor, SolveInfo]:
+    def matvec(v):
+        return spmv(pattern, values, v)
+
+    x, state = solver.run(matvec, precond.apply, b, x0)
+    return x, _info(state, x, b, matvec, solver)
+
+
+# Derivation (x = A^-1 b, loss L(x)):
+#   dL/db = A^-T dL/dx =: lam                      (one adjoint solve with A^T)
+#   dL/dA = -lam x^T, kept on A's stored pattern:  dL/dvalues_k = -lam[row_k] * x[col_k]
+#   dL/dx0 = 0 at convergence (the exact solution does not depend on the start).
+# With a capped forward or adjoint solve these are approximations; the adjoint solve's
+# own SolveInfo (residual included) is appended to the forward info's `adjoint` list.
+class _ImplicitSolve(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, values, b, x0, pattern, solver, adjoint_solver, precond, holder):
+        with torch.no_grad():
+            x, info = _run(pattern, values, b, x0, solver, precond)
+        holder.append(info)
+        ctx.pattern, ctx.adjoint_solver, ctx.precond, ctx.info = pattern, adjoint_solver, precond, info
+        ctx.save_for_backward(values, x)
+        return x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_x):
+        values, x = ctx.saved_tensors
+        pattern = ctx.pattern
+        t, perm = pattern.transpose()
+        lam, adj_info = _run(t, values[..., perm], grad_x, torch.zeros_like(grad_x),
+                             ctx.adjoint_solver, ctx.precond.transpose())
+        ctx.info.adjoint.append(adj_info)
+        grad_values = None
+        if ctx.needs_input_grad[0]:
+            prod = -lam[:, pattern.row_indices()] * x[:, pattern.col.long()]
+            grad_values = prod.sum(0) if values.ndim == 1 else prod
+        grad_b = lam if ctx.needs_input_grad[1] else None
+        return grad_values, grad_b, None, None, None, None, None, None
+
+
+def solve(
+    A: SparseMatrix,
+    b: torch.Tensor,
+    solver: KrylovSolver | None = None,
+    precond: Preconditioner | None = None,
+    x0: torch.Tensor | None = None,
+    *,
+    grad: str = "implicit",
+    adjoint_solver: KrylovSolver | None = None,
+    check: bool = False,
+) -> tuple[torch.Tensor, SolveInfo]:
+    """Solve A x = b with a Krylov method capped at `solver.max_iters`.
+
+    Args:
+        A: [n, n] `SparseMatrix`, values [nnz] or [B, nnz] (one matrix per sample).
+        b: [n] or [B, n] float. Right-hand side(s); with a batched A an unbatched b is
+            broadcast to every matrix.
+        solver: CG (default), MINRES, GMRES or BiCGStab with rtol/atol/max_iters.
+        precond: a `Preconditioner` (default: none).
+        x0: start, shaped like b (default zeros, as in the PRDP paper).
+        grad: "implicit" (adjoint solve in the backward pass) or "unrolled".
+        adjoint_solver: solver (and cap) of the implicit backward solve; default `solver`.
+        check: raise `SolveError` on NONFINITE, BREAKDOWN or INDEFINITE. Reaching the cap
+            (CAPPED) never raises.
+
+    Returns:
+        (x shaped like b, SolveInfo). For grad="implicit" the adjoint solve's info is
+        appended to `info.adjoint` when backward runs.
+    """
+    solver = solver if solver is not None else CG()
+    precond = precond if precond is not None else IdentityPreconditioner()
+    if grad not in _GRAD_MODES:
+        raise ValueError(f"solve: grad must be one of {_GRAD_MODES}, got {grad!r}")
+    if not isinstance(solver, KrylovSolver):
+        raise TypeError(f"solve: solver must be a KrylovSolver (CG(), GMRES(), ...), got {solver!r}")
+    n, m = A.shape
+    if n != m:
+        raise ValueError(f"solve: A must be square, got shape {A.shape}")
+    if b.shape[-1] != n or b.ndim not in (1, 2):
+        raise ValueError(
+            f"solve: b has shape {tuple(b.shape)}, expected (n,) or (batch, n) with n = {n} to "
+            "match A; did you forget to drop (or keep) Dirichlet rows?"
+        )
+    if b.dtype != A.dtype or b.device != A.device:
+        raise ValueError(
+            f"solve: b is {b.dtype} on {b.device} but A is {A.dtype} on {A.device}; "
+            "move one with .to(device, dtype)"
+        )
+    squeeze = b.ndim == 1
+    bb = b.unsqueeze(0) if squeeze else b
+    if A.batch_size is not None:
+        if bb.shape[0] == 1:
+            bb = bb.expand(A.batch_size, n)
+        elif bb.shape[0] != A.batch_size:
+            raise ValueError(f"solve: b has batch {bb.shape[0]} but A has batch {A.batch_size}")
+        squeeze = False
+    if x0 is None:
+        xx0 = torch.zeros_like(bb)
+    else:
+        if x0.shape[-1] != n:
+            raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected shape of b")
+        xx0 = (x0.unsqueeze(0) if x0.ndim == 1 else x0).expand_as(bb)
+    adjoint_solver = adjoint_solver if adjoint_solver is not None else solver
+
+    if grad == "unrolled" or not torch.is_grad_enabled():
+        x, info = _run(A.pattern, A.values, bb, xx0, solver, precond)
+    else:
+        holder: list[SolveInfo] = []
+        x = _ImplicitSolve.apply(A.values, bb, xx0, A.pattern, solver, adjoint_solver, precond, holder)
+        info = holder[0]
+    if check:
+        info.check()
+    return (x[0] if squeeze else x), info
