@@ -90,6 +90,54 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_json(data: dict, path: str | None) -> None:
+    if path:
+        import os
+
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, target)  # atomic
+        print(f"wrote {target}")
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .linalg.verify import verify_solvers
+
+    result = verify_solvers()
+    print(f"{'matrix':<22}{'n':>6} {'solver':<9}{'precond':<14}{'status':<11}{'iters':>6} {'rel. error':>11}")
+    for r in result["solves"]:
+        print(f"{r['matrix']:<22}{r['n']:>6} {r['solver']:<9}{r['precond']:<14}{r['status']:<11}"
+              f"{r['iterations']:>6} {r['relative_error']:>11.2e}")
+    for g in result["gradients"]:
+        err = "" if g["error"] is None else f" (relative error {g['error']:.2e})"
+        print(f"{'PASS' if g['ok'] else 'FAIL'} {g['check']}{err}")
+    print("all checks passed" if result["ok"] else "SOME CHECKS FAILED")
+    _write_json(result, args.json)
+    return 0 if result["ok"] else 1
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .linalg.bench import bench_solvers
+
+    result = bench_solvers(quick=args.quick, repeats=args.repeats)
+    print(f"Jacobi-PCG, {result['iterations']} iterations, {result['torch_threads']} threads; medians")
+    print(f"{'matrix':<24}{'n':>9} {'ours ms/it':>11}{'scipy':>9}{'speedup':>9}{'floor':>8}"
+          f"{'x floor':>9}{'16rhs/1':>9}")
+    for m in result["matrices"]:
+        print(f"{m['matrix']:<24}{m['n']:>9} {m['jacobi_pcg_s_per_iter'] * 1e3:>11.3f}"
+              f"{m['scipy_jacobi_pcg_s_per_iter'] * 1e3:>9.3f}{m['speedup_vs_scipy']:>9.2f}"
+              f"{m['floor_s_per_iter'] * 1e3:>8.3f}{m['ratio_to_floor']:>9.2f}"
+              f"{m['rhs16_cost_per_rhs_vs_1']:>9.2f}")
+    print(f"{'K':>5} {'grad':<9}{'fwd ms':>9}{'bwd ms':>9}{'bwd/fwd':>9}{'saved MB':>10}")
+    for g in result["gradients"]:
+        print(f"{g['K']:>5} {g['grad']:<9}{g['forward_s'] * 1e3:>9.2f}{g['backward_s'] * 1e3:>9.2f}"
+              f"{g['backward_over_forward']:>9.2f}{g['saved_bytes'] / 2**20:>10.2f}")
+    _write_json(result, args.json)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from .mesh import GENERATORS
 
@@ -118,6 +166,18 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("file")
     plot.add_argument("-o", "--output", required=True)
     mesh.set_defaults(func=_cmd_mesh)
+
+    verify = sub.add_parser("verify", help="correctness tables against independent references")
+    verify.add_argument("what", choices=["solvers"])
+    verify.add_argument("--json", default=None, help="also write the results to this JSON file")
+    verify.set_defaults(func=_cmd_verify)
+
+    bench = sub.add_parser("bench", help="speed benchmarks (medians; ratios within one run)")
+    bench.add_argument("what", choices=["solvers"])
+    bench.add_argument("--json", default=None, help="also write the results to this JSON file")
+    bench.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.set_defaults(func=_cmd_bench)
 
     demo = sub.add_parser("demo", help="main job: generate, save, inspect and plot a mesh")
     demo.add_argument("--output", default="results/demo")

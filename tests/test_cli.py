@@ -56,3 +56,25 @@ def test_bad_file_is_one_line_not_a_traceback(tmp_path):
     proc = run("mesh", "info", str(bad))
     assert proc.returncode == 2 and "not a readable mesh file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_verify_solvers_passes_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "verify.json"
+    assert main(["verify", "solvers", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["ok"] and len(data["solves"]) >= 15
+    assert "all checks passed" in capsys.readouterr().out
+
+
+def test_bench_solvers_quick_writes_consistent_json(tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "solvers", "--quick", "--repeats", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    for m in data["matrices"]:
+        assert m["speedup_vs_scipy"] == pytest.approx(
+            m["scipy_jacobi_pcg_s_per_iter"] / m["jacobi_pcg_s_per_iter"])
+        assert m["floor_s_per_iter"] > 0 and set(m["multi_rhs"]) == {"1", "4", "16"}
+    implicit = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "implicit"]
+    unrolled = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "unrolled"]
+    assert len(set(implicit)) == 1  # memory flat in K
+    assert unrolled[-1] > unrolled[0]  # grows with K

@@ -24,6 +24,10 @@ class Preconditioner:
     def apply(self, r: torch.Tensor) -> torch.Tensor:
         return r
 
+    def apply_into(self, r: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """out = M^-1 r without autograd (solvers' in-place fast path)."""
+        return out.copy_(self.apply(r))
+
     def transpose(self) -> Preconditioner:
         return self
 
@@ -50,6 +54,9 @@ class Jacobi(Preconditioner):
 
     def apply(self, r):
         return r * self.inv_diag
+
+    def apply_into(self, r, out):
+        return torch.mul(r, self.inv_diag, out=out)
 
 
 def jacobi(A: SparseMatrix) -> Jacobi:

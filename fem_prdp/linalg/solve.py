@@ -14,7 +14,7 @@ import torch
 from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
 from .krylov.cg import CG
 from .precond import IdentityPreconditioner, Preconditioner
-from .sparse import CSRPattern, SparseMatrix, spmv
+from .sparse import CSRPattern, SparseMatrix, spmv, spmv_into
 
 __all__ = ["solve"]
 
@@ -37,11 +37,22 @@ def _info(state, x, b, matvec, solver: KrylovSolver) -> SolveInfo:
     )
 
 
-def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Tensor, SolveInfo]:
-    def matvec(v):
-        return spmv(pattern, values, v)
+class _Operator:
+    """x -> A x as a callable (differentiable) with an allocation-free `into(x, out)`."""
 
-    x, state = solver.run(matvec, precond.apply, b, x0)
+    def __init__(self, pattern: CSRPattern, values: torch.Tensor):
+        self.pattern, self.values = pattern, values
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        return spmv(self.pattern, self.values, v)
+
+    def into(self, v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return spmv_into(self.pattern, self.values, v, out)
+
+
+def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Tensor, SolveInfo]:
+    matvec = _Operator(pattern, values)
+    x, state = solver.run(matvec, precond, b, x0)
     return x, _info(state, x, b, matvec, solver)
 
 

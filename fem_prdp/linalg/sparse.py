@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["CSRPattern", "SparseMatrix", "spmv"]
+__all__ = ["CSRPattern", "SparseMatrix", "spmv", "spmv_into"]
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
@@ -150,6 +150,20 @@ class _SpMV(torch.autograd.Function):
             t, perm = pattern.transpose()
             grad_x = spmv(t, values[..., perm], grad_y)
         return grad_values, grad_x, None
+
+
+def spmv_into(pattern: CSRPattern, values: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """out = A x without autograd and without allocating (x, out: [B, n], contiguous)."""
+    if values.ndim == 1:
+        csr = pattern.csr_tensor(values)
+        if x.shape[0] == 1:
+            torch.mv(csr, x[0], out=out[0])
+        else:
+            out.copy_((csr @ x.T).T)
+        return out
+    big = pattern.batched(values.shape[0])
+    torch.mv(big.csr_tensor(values.reshape(-1)), x.reshape(-1), out=out.view(-1))
+    return out
 
 
 def spmv(pattern: CSRPattern, values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

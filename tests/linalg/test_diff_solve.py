@@ -108,3 +108,25 @@ def test_implicit_memory_does_not_record_iterations():
         return len(seen)
 
     assert graph_size(x_imp) <= 5 < 50 < graph_size(x_unr)
+
+
+@pytest.mark.parametrize("pc", ["ssor", "ilu0", "jacobi"])
+def test_implicit_backward_uses_the_transposed_preconditioner(pc):
+    from fem_prdp.linalg import ILU0, SSOR
+
+    A = as_sparse("fem_advection_diffusion")
+    P = {"ssor": SSOR, "ilu0": ILU0, "jacobi": Jacobi}[pc](A)
+    b = torch.sin(torch.arange(A.shape[0], dtype=torch.float64)).requires_grad_(True)
+    x, info = solve(A, b, GMRES(rtol=1e-13, max_iters=500), P, grad="implicit")
+    (x * torch.arange(A.shape[0])).sum().backward()
+    exact = torch.linalg.solve(A.to_dense().T, torch.arange(A.shape[0], dtype=torch.float64))
+    assert torch.allclose(b.grad, exact, atol=1e-9)
+    assert info.adjoint[0].status == SolveStatus.CONVERGED
+    assert int(info.adjoint[0].n_iters) < 60  # preconditioned: the transpose is the right one
+
+
+def test_float32_solve_works():
+    A = as_sparse("fem_stiffness").to(dtype=torch.float32)
+    b = torch.ones(A.shape[0], dtype=torch.float32)
+    x, info = solve(A, b, CG(rtol=1e-5), Jacobi(A))
+    assert x.dtype == torch.float32 and info.status == SolveStatus.CONVERGED

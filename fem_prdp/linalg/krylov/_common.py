@@ -183,5 +183,8 @@ def safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 
 def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise inner product of [B, n] tensors -> [B]."""
-    return (a * b).sum(-1)
+    """Row-wise inner product of [B, n] tensors -> [B], in one pass without a temporary
+    (torch.dot / bmm read both operands once; (a * b).sum allocates an [B, n] product)."""
+    if a.shape[0] == 1:
+        return torch.dot(a[0], b[0]).reshape(1)
+    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).reshape(-1)

@@ -21,6 +21,8 @@ class CG(KrylovSolver):
     symmetric_only: ClassVar[bool] = True
 
     def run(self, matvec, precond, b, x0):
+        if not torch.is_grad_enabled():
+            return self._run_inplace(matvec, precond, b, x0)
         x = x0
         r = b - matvec(x)
         state = IterationState(r.norm(dim=-1), b.norm(dim=-1), self)
@@ -42,6 +44,36 @@ class CG(KrylovSolver):
             rz_new = dot(r, z)
             beta = safe_div(rz_new, rz)
             p = torch.where(state.active[:, None], z + beta[:, None] * p, p)
+            rz = rz_new
+        state.close()
+        return x, state
+
+    def _run_inplace(self, matvec, precond, b, x0):
+        """The same iteration with preallocated buffers and fused in-place updates (no
+        autograd): every vector pass is one kernel and nothing large is allocated per
+        iteration. A stopped sample gets alpha = 0, so its x and r stay frozen."""
+        x = x0.clone()
+        r = b - matvec(x)
+        state = IterationState(torch.linalg.vector_norm(r, dim=-1), torch.linalg.vector_norm(b, dim=-1), self)
+        z = torch.empty_like(b)
+        precond.apply_into(r, z)
+        p = z.clone()
+        Ap = torch.empty_like(b)
+        rz = dot(r, z)
+        for _ in range(self.max_iters):
+            if state.finished():
+                break
+            matvec.into(p, Ap)
+            pAp = dot(p, Ap)
+            state.stop_where(pAp <= 0, SolveStatus.INDEFINITE)
+            active = state.active
+            alpha = torch.where(active, safe_div(rz, pAp), 0.0)[:, None]
+            x.addcmul_(alpha, p)
+            r.addcmul_(alpha, Ap, value=-1.0)
+            state.record(torch.linalg.vector_norm(r, dim=-1), active)
+            precond.apply_into(r, z)
+            rz_new = dot(r, z)
+            p.mul_(safe_div(rz_new, rz)[:, None]).add_(z)
             rz = rz_new
         state.close()
         return x, state
