@@ -1,0 +1,38 @@
+"""Finite elements: Lagrange P1/P2 spaces, quadrature, forms, assembly onto cached
+patterns and boundary conditions by physical-group name."""
+
+from .assembly import Field, assemble_matrix, assemble_vector, block_matrix, matrix_pattern
+from .boundary import (
+    apply_dirichlet,
+    assemble_boundary_matrix,
+    assemble_boundary_vector,
+    dirichlet_dofs,
+    pin_dof,
+)
+from .forms import (
+    BilinearForm,
+    LinearForm,
+    advection,
+    bilinear_form,
+    divergence_coupling,
+    dot,
+    grad,
+    linear_form,
+    mass,
+    source,
+    stiffness,
+    supg_advection,
+    tensor_stiffness,
+)
+from .quadrature import QuadratureRule, quadrature
+from .space import FunctionSpace
+
+__all__ = [
+    "FunctionSpace", "Field", "QuadratureRule", "quadrature",
+    "assemble_matrix", "assemble_vector", "block_matrix", "matrix_pattern",
+    "BilinearForm", "LinearForm", "bilinear_form", "linear_form", "dot", "grad",
+    "mass", "stiffness", "tensor_stiffness", "advection", "supg_advection",
+    "divergence_coupling", "source",
+    "apply_dirichlet", "assemble_boundary_matrix", "assemble_boundary_vector", "dirichlet_dofs",
+    "pin_dof",
+]

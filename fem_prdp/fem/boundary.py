@@ -1,0 +1,178 @@
+"""Boundary conditions by physical-group name.
+
+- Dirichlet: `apply_dirichlet` eliminates the constrained dofs symmetrically (rows and
+  columns zeroed, the original diagonal kept, the right-hand side lifted), so a symmetric
+  positive definite matrix stays symmetric positive definite. Differentiable in the matrix
+  values, the right-hand side and the boundary values.
+- Neumann: `assemble_boundary_vector` integrates a flux g v over named boundaries.
+- Robin: `assemble_boundary_matrix` integrates alpha u v over named boundaries (on the
+  volume pattern, so it adds to a stiffness matrix value-wise).
+- Periodic: `FunctionSpace(..., periodic=[(master, slave)])` identifies dofs.
+- Pure Neumann / enclosed flow: fix the constant by pinning one dof
+  (`apply_dirichlet(A, b, space, dofs=pin_dof(space))`), the documented choice here.
+Every function returns new tensors and never changes the mesh or the space.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..linalg import SparseMatrix
+from .element import EDGES, basis
+from .quadrature import quadrature
+from .space import FunctionSpace
+
+__all__ = [
+    "dirichlet_dofs", "apply_dirichlet", "assemble_boundary_vector", "assemble_boundary_matrix",
+    "pin_dof",
+]
+
+
+def dirichlet_dofs(space: FunctionSpace, *names: str, component: int | None = None) -> torch.Tensor:
+    """Dofs on the named boundaries; a selection with no dofs is an error, not a no-op."""
+    if not names:
+        raise ValueError("dirichlet_dofs: name at least one boundary; known: "
+                         + ", ".join(sorted(space.mesh.boundaries)))
+    dofs = space.boundary_dofs(*names, component=component)
+    if dofs.numel() == 0:
+        raise ValueError(f"dirichlet_dofs: boundaries {names} select no dofs on {space}")
+    return dofs
+
+
+def pin_dof(space: FunctionSpace) -> torch.Tensor:
+    """A single dof (the first) to pin for pure-Neumann problems and enclosed flows."""
+    return torch.zeros(1, dtype=torch.int64, device=space.device)
+
+
+def _values_at(space: FunctionSpace, dofs: torch.Tensor, g) -> torch.Tensor:
+    if isinstance(g, (int, float)):
+        return torch.full((len(dofs),), float(g), dtype=space.dtype, device=space.device)
+    if callable(g):
+        scalar = dofs % space.n_scalar_dofs
+        vals = torch.as_tensor(g(space.dof_points[scalar]), dtype=space.dtype, device=space.device)
+        if space.n_components > 1 and vals.ndim == 2:
+            vals = vals.gather(1, (dofs // space.n_scalar_dofs)[:, None])[:, 0]
+        return vals
+    g = torch.as_tensor(g, dtype=space.dtype, device=space.device)
+    if g.shape[-1] != len(dofs):
+        raise ValueError(f"apply_dirichlet: values have shape {tuple(g.shape)}, expected [..., {len(dofs)}] "
+                         "(one per constrained dof)")
+    return g
+
+
+def apply_dirichlet(A: SparseMatrix, b: torch.Tensor, space: FunctionSpace, *names: str,
+                    values=0.0, dofs: torch.Tensor | None = None) -> tuple[SparseMatrix, torch.Tensor]:
+    """Impose u = values on the named boundaries (or on explicit `dofs`).
+
+    Args:
+        A: [n, n] matrix on `space` (values [nnz] or [B, nnz]).
+        b: [n] or [B, n] right-hand side.
+        values: number, callable of dof points [N, dim] -> [N] (vector spaces: [N, dim]),
+            or a tensor [..., n_constrained] (differentiable).
+
+    Returns:
+        (A with constrained rows/columns eliminated, lifted b); the solution takes the
+        boundary values exactly.
+    """
+    if dofs is None:
+        dofs = dirichlet_dofs(space, *names)
+    g = _values_at(space, dofs, values)
+    n = A.shape[0]
+    constrained = torch.zeros(n, dtype=torch.bool, device=A.device)
+    constrained[dofs] = True
+    batch = torch.broadcast_shapes(A.values.shape[:-1], b.shape[:-1], g.shape[:-1])
+    g_full = torch.zeros((*batch, n), dtype=b.dtype, device=b.device).index_copy(
+        len(batch), dofs, g.expand(*batch, len(dofs)))
+    lifted = b - A.matvec(g_full)
+    diag = A.diagonal()
+    diag_d = diag[..., dofs]
+    b_new = lifted.index_copy(lifted.ndim - 1, dofs, (diag_d * g).expand(*lifted.shape[:-1], len(dofs)))
+    row, col = A.pattern.row_indices(), A.pattern.col.long()
+    off = (constrained[row] | constrained[col]) & (row != col)
+    values = torch.where(off, torch.zeros_like(A.values), A.values)
+    return A.with_values(values), b_new
+
+
+def _facet_data(space: FunctionSpace, names: tuple[str, ...], degree: int):
+    """(facet dofs [F, Lf], basis values [Lf, Q], weights * measure [F, Q], points [F, Q, d])."""
+    key = ("facets", names, degree)
+    if key in space._cache:
+        return space._cache[key]
+    mesh = space.mesh
+    d = mesh.dim
+    facets = mesh.boundary_facets(*names).to(space.device)
+    pts = mesh.points.to(device=space.device, dtype=space.dtype)[facets]  # [F, d, d]
+    if d == 1:
+        vals = torch.ones(1, 1, dtype=space.dtype, device=space.device)
+        wmeas = torch.ones(len(facets), 1, dtype=space.dtype, device=space.device)
+        xq = pts
+        raw = facets
+    else:
+        q = quadrature(d - 1, degree)
+        ref = q.points(space.dtype, space.device)
+        vals, _ = basis(ref, space.degree)
+        edges = (pts[:, 1:] - pts[:, :1])  # [F, d-1, d]
+        gram = edges @ edges.transpose(1, 2)
+        measure = torch.sqrt(torch.linalg.det(gram))  # (d-1)! * facet measure
+        wmeas = measure[:, None] * q.weights(space.dtype, space.device)[None, :]
+        xq = pts[:, :1] + torch.einsum("qk,fkd->fqd", ref, edges)
+        raw = facets
+        if space.degree == 2:
+            n = mesh.n_nodes
+            all_edges = mesh.edges().to(space.device)
+            keys = all_edges[0] * n + all_edges[1]
+            local = [torch.searchsorted(keys, torch.minimum(facets[:, i], facets[:, j]) * n
+                                        + torch.maximum(facets[:, i], facets[:, j])) + n
+                     for i, j in EDGES[d - 1]]
+            raw = torch.cat([facets, torch.stack(local, 1)], 1)
+    dofs = space._raw_to_dof.to(space.device)[raw]
+    space._cache[key] = (dofs, vals, wmeas, xq)
+    return space._cache[key]
+
+
+def _boundary_coefficient(g, xq: torch.Tensor, space: FunctionSpace) -> torch.Tensor:
+    if isinstance(g, (int, float)):
+        return torch.full(xq.shape[:-1], float(g), dtype=space.dtype, device=space.device)
+    if callable(g):
+        return torch.as_tensor(g(xq), dtype=space.dtype, device=space.device)
+    g = torch.as_tensor(g, dtype=space.dtype, device=space.device)
+    return g[..., :, None].expand(*g.shape, xq.shape[1])  # per facet [..., F]
+
+
+def _degree(g, space: FunctionSpace) -> int:
+    return 2 * space.degree + (2 if callable(g) else 0)
+
+
+def assemble_boundary_vector(space: FunctionSpace, *names: str, g=1.0) -> torch.Tensor:
+    """[n_dofs] (or [B, n_dofs]): the integral of g v over the named boundaries (Neumann
+    flux, or alpha * g for a Robin condition). g: number, callable of points [..., dim],
+    or per-facet tensor [..., F] in `mesh.boundary_facets(*names)` order."""
+    if space.n_components != 1:
+        raise ValueError("assemble_boundary_vector: scalar spaces only (assemble per component)")
+    dofs, vals, wmeas, xq = _facet_data(space, tuple(names), _degree(g, space))
+    gq = _boundary_coefficient(g, xq, space)  # [..., F, Q]
+    local = torch.einsum("...fq,lq,fq->...fl", gq, vals, wmeas)
+    flat = local.reshape(*local.shape[:-2], -1)
+    return flat.new_zeros((*flat.shape[:-1], space.n_dofs)).index_add(flat.ndim - 1, dofs.reshape(-1), flat)
+
+
+def assemble_boundary_matrix(space: FunctionSpace, *names: str, alpha=1.0,
+                             like: SparseMatrix | None = None) -> SparseMatrix:
+    """The boundary mass matrix: integral of alpha u v over the named boundaries (Robin).
+
+    The entries are stored on the volume pattern of `like` (default: the space's own
+    (space, space) pattern) so `K.values + R.values` adds a Robin term to a stiffness."""
+    from .assembly import matrix_pattern
+
+    dofs, vals, wmeas, xq = _facet_data(space, tuple(names), 2 * space.degree + (2 if callable(alpha) else 0))
+    aq = _boundary_coefficient(alpha, xq, space)
+    local = torch.einsum("...fq,iq,jq,fq->...fij", aq, vals, vals, wmeas)
+    pattern = like.pattern if like is not None else matrix_pattern(space, space)[0]
+    rows = dofs[:, :, None].expand(-1, -1, dofs.shape[1]).reshape(-1)
+    cols = dofs[:, None, :].expand(-1, dofs.shape[1], -1).reshape(-1)
+    keys = pattern.row_indices() * pattern.shape[1] + pattern.col.long()
+    slot = torch.searchsorted(keys, rows * pattern.shape[1] + cols)
+    flat = local.reshape(*local.shape[:-3], -1)
+    values = flat.new_zeros((*flat.shape[:-1], pattern.nnz)).index_add(flat.ndim - 1, slot, flat)
+    return SparseMatrix(pattern, values)
+

@@ -1,0 +1,189 @@
+"""`FunctionSpace`: Lagrange P1/P2 dofs (scalar or vector) on a `Mesh`, with the affine
+geometry of every cell computed once.
+
+Dof numbering: scalar P1 dofs are the mesh nodes; P2 adds one dof per mesh edge, numbered
+after the nodes in `Mesh.edges()` order. Vector spaces are blocked by component: dof
+c * n_scalar_dofs + s is component c of scalar dof s. Periodic boundary pairs identify dofs
+and renumber the rest compactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from ..mesh import Mesh, MeshError
+from .element import EDGES, basis, local_dof_points, n_local_dofs
+
+__all__ = ["FunctionSpace"]
+
+
+class FunctionSpace:
+    """Continuous Lagrange space of `degree` 1 or 2 on `mesh`.
+
+    Args:
+        mesh: the `Mesh`.
+        degree: 1 or 2.
+        shape: () for scalar fields, (dim,) for vector fields (velocities).
+        periodic: pairs (master, slave) of boundary names whose dofs are identified; the
+            slave boundary must be the master translated by a constant vector, with
+            matching nodes.
+        dtype, device: of the geometry and of everything assembled on this space.
+
+    Attributes:
+        cell_dofs: [n_cells, n_local * n_components] int64. Global dofs of each cell.
+        n_dofs: number of dofs (all components).
+        dof_points: [n_scalar_dofs, dim] float. Coordinates of the scalar dofs.
+        jacobians: [n_cells, dim, dim]; det: [n_cells] (positive); inv_jacobians.
+    """
+
+    def __init__(self, mesh: Mesh, degree: int = 1, shape: tuple[int, ...] = (),
+                 periodic: list[tuple[str, str]] | None = None,
+                 dtype: torch.dtype = torch.float64, device=None):
+        if degree not in (1, 2):
+            raise ValueError(f"FunctionSpace: degree must be 1 or 2, got {degree!r}")
+        if shape not in ((), (mesh.dim,)):
+            raise ValueError(f"FunctionSpace: shape must be () or ({mesh.dim},), got {shape!r}")
+        self.mesh = mesh
+        self.degree, self.shape, self.dim = degree, tuple(shape), mesh.dim
+        self.dtype, self.device = dtype, torch.device(device or "cpu")
+        self.n_components = 1 if shape == () else mesh.dim
+        self.n_local = n_local_dofs(mesh.dim, degree)
+        raw_cells, raw_points = self._raw_dofs()
+        self.periodic = list(periodic or [])
+        if self.periodic:
+            self._raw_to_dof, keep = self._identify_periodic(raw_points)
+            points = raw_points[keep]
+        else:
+            self._raw_to_dof, points = torch.arange(len(raw_points)), raw_points
+        scalar = self._raw_to_dof[raw_cells]
+        self.scalar_cell_dofs = scalar.to(self.device)
+        self.n_scalar_dofs = int(points.shape[0])
+        self.dof_points = points.to(device=self.device, dtype=dtype)
+        comps = [self.scalar_cell_dofs + c * self.n_scalar_dofs for c in range(self.n_components)]
+        self.cell_dofs = torch.cat(comps, dim=1)
+        self.n_dofs = self.n_scalar_dofs * self.n_components
+        p = mesh.points.to(device=self.device, dtype=dtype)[mesh.cells.to(self.device)]
+        self.jacobians = (p[:, 1:] - p[:, :1]).transpose(1, 2)  # [C, d, d], column k = p_k - p_0
+        self.det = torch.linalg.det(self.jacobians)
+        if bool((self.det <= 0).any()):
+            raise MeshError(f"FunctionSpace: the mesh {mesh.source} has inverted or degenerate cells")
+        self.inv_jacobians = torch.linalg.inv(self.jacobians)
+        self._cache: dict = {}
+
+    def __repr__(self) -> str:
+        kind = "scalar" if self.shape == () else f"vector{self.shape}"
+        return f"FunctionSpace(P{self.degree}, {kind}, n_dofs={self.n_dofs}, mesh={self.mesh.source!r})"
+
+    # ------------------------------------------------------------ dof numbering
+    def _raw_dofs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cell dofs and dof points before periodic identification: nodes, then (P2) the
+        mesh edges as n_nodes + edge index."""
+        mesh = self.mesh
+        cells = mesh.cells
+        if self.degree == 1:
+            return cells.clone(), mesh.points.to(torch.float64)
+        edges = mesh.edges()  # [2, E], sorted pairs, sorted rows
+        n = mesh.n_nodes
+        keys = edges[0] * n + edges[1]
+        local = []
+        for i, j in EDGES[mesh.dim]:
+            a, b = cells[:, i], cells[:, j]
+            local.append(torch.searchsorted(keys, torch.minimum(a, b) * n + torch.maximum(a, b)) + n)
+        mids = 0.5 * (mesh.points[edges[0]] + mesh.points[edges[1]])
+        return torch.cat([cells, torch.stack(local, 1)], dim=1), torch.cat([mesh.points, mids]).to(torch.float64)
+
+    def _raw_boundary_dofs(self, names) -> torch.Tensor:
+        """Raw scalar dofs on the named boundaries: facet nodes and (P2) facet edges."""
+        mesh = self.mesh
+        facets = mesh.boundary_facets(*names)
+        nodes = torch.unique(facets)
+        if self.degree == 1 or mesh.dim == 1:
+            return nodes
+        n = mesh.n_nodes
+        edges = mesh.edges()
+        keys = edges[0] * n + edges[1]
+        pairs = [(a, b) for a in range(facets.shape[1]) for b in range(a + 1, facets.shape[1])]
+        k = torch.cat([torch.minimum(facets[:, a], facets[:, b]) * n + torch.maximum(facets[:, a], facets[:, b])
+                       for a, b in pairs])
+        return torch.cat([nodes, torch.searchsorted(keys, torch.unique(k)) + n])
+
+    def _identify_periodic(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(raw -> final dof map, raw ids kept as masters)."""
+        n = points.shape[0]
+        target = torch.arange(n)
+        scale = float((points.max(0).values - points.min(0).values).norm())
+        for master, slave in self.periodic:
+            m_dofs, s_dofs = self._raw_boundary_dofs((master,)), self._raw_boundary_dofs((slave,))
+            shift = points[s_dofs].mean(0) - points[m_dofs].mean(0)
+            dist, idx = cKDTree(points[m_dofs].numpy()).query((points[s_dofs] - shift).numpy())
+            if len(s_dofs) != len(m_dofs) or dist.max() > 1e-8 * scale:
+                raise MeshError(
+                    f"FunctionSpace: periodic boundaries {master!r} and {slave!r} do not match "
+                    f"(max node mismatch {dist.max():.3g} after the shift {shift.tolist()}); "
+                    "periodic pairs need translated copies of the same boundary mesh"
+                )
+            target[s_dofs] = m_dofs[torch.as_tensor(idx)]
+        for _ in range(3):  # corners: follow chains slave -> master -> master's master
+            target = target[target]
+        keep = torch.unique(target)
+        new_id = torch.full((n,), -1, dtype=torch.int64)
+        new_id[keep] = torch.arange(len(keep))
+        return new_id[target], keep
+
+    def boundary_dofs(self, *names: str, component: int | None = None) -> torch.Tensor:
+        """[n] int64: dofs on the named boundaries (all tagged boundaries if none named).
+        For a vector space: all components, or only `component`. An unknown name raises
+        and lists the known ones."""
+        key = ("bdofs", names)
+        if key not in self._cache:
+            self._cache[key] = torch.unique(self._raw_to_dof[self._raw_boundary_dofs(names)]).to(self.device)
+        scalar = self._cache[key]
+        comps = range(self.n_components) if component is None else [component]
+        return torch.cat([scalar + c * self.n_scalar_dofs for c in comps])
+
+    # ----------------------------------------------------------- evaluation
+    def reference_basis(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scalar reference basis at reference points: values [L, Q], grads [L, Q, dim]."""
+        return basis(points, self.degree)
+
+    def physical_gradients(self, ref_grads: torch.Tensor) -> torch.Tensor:
+        """[C, L, Q, dim] physical gradients from reference gradients [L, Q, dim]:
+        grad phi = J^-T grad_ref phi."""
+        return torch.einsum("lqk,ckd->clqd", ref_grads, self.inv_jacobians)
+
+    def map_points(self, ref_points: torch.Tensor) -> torch.Tensor:
+        """[C, Q, dim] physical coordinates of reference points [Q, dim] in every cell."""
+        p0 = self.mesh.points.to(device=self.device, dtype=self.dtype)[self.mesh.cells[:, 0].to(self.device)]
+        return p0[:, None, :] + torch.einsum("cdk,qk->cqd", self.jacobians, ref_points)
+
+    def interpolate(self, f) -> torch.Tensor:
+        """Dof values of f(points [N, dim]) -> [N] (scalar) or [N, dim] (vector), blocked
+        by component: shape [n_dofs]."""
+        values = torch.as_tensor(f(self.dof_points), dtype=self.dtype, device=self.device)
+        if self.n_components == 1:
+            return values.reshape(self.n_scalar_dofs)
+        return values.reshape(self.n_scalar_dofs, self.n_components).T.reshape(-1)
+
+    def evaluate(self, u: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """Values of the field with dofs u [..., n_dofs] at physical points [P, dim]:
+        [..., P] (scalar) or [..., P, dim] (vector). Points outside the mesh raise."""
+        points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
+        p0 = self.mesh.points.to(device=self.device, dtype=self.dtype)[self.mesh.cells[:, 0].to(self.device)]
+        ref = torch.einsum("ckd,pcd->pck", self.inv_jacobians, points[:, None, :] - p0[None])
+        lam_min = torch.minimum(ref.min(-1).values, 1 - ref.sum(-1))  # [P, C]
+        best = lam_min.argmax(1)
+        if bool((lam_min.gather(1, best[:, None]) < -1e-10).any()):
+            raise ValueError("evaluate: some points lie outside the mesh")
+        ref_pts = ref[torch.arange(len(points)), best]  # [P, dim]
+        vals = torch.stack([basis(ref_pts[i:i + 1], self.degree)[0][:, 0] for i in range(len(points))])
+        scalar_dofs = self.scalar_cell_dofs[best]  # [P, L]
+        out = []
+        for c in range(self.n_components):
+            uc = u[..., c * self.n_scalar_dofs:(c + 1) * self.n_scalar_dofs]
+            out.append((uc[..., scalar_dofs] * vals).sum(-1))
+        return out[0] if self.n_components == 1 else torch.stack(out, -1)
+
+    def local_dof_points(self) -> torch.Tensor:
+        return local_dof_points(self.dim, self.degree, self.dtype)
