@@ -1,7 +1,7 @@
 """Finite elements: Lagrange P1/P2 spaces, quadrature, forms, assembly onto cached
 patterns and boundary conditions by physical-group name."""
 
-from .assembly import Field, assemble_matrix, assemble_vector, block_matrix, matrix_pattern
+from .assembly import Field, assemble_matrix, assemble_vector, block_matrix, lumped_mass, matrix_pattern
 from .boundary import (
     apply_dirichlet,
     assemble_boundary_matrix,
@@ -29,7 +29,7 @@ from .space import FunctionSpace
 
 __all__ = [
     "FunctionSpace", "Field", "QuadratureRule", "quadrature",
-    "assemble_matrix", "assemble_vector", "block_matrix", "matrix_pattern",
+    "assemble_matrix", "assemble_vector", "block_matrix", "matrix_pattern", "lumped_mass",
     "BilinearForm", "LinearForm", "bilinear_form", "linear_form", "dot", "grad",
     "mass", "stiffness", "tensor_stiffness", "advection", "supg_advection",
     "divergence_coupling", "source",

@@ -24,7 +24,7 @@ from .forms import BasisAtPoints, BilinearForm, Coefficients, LinearForm
 from .quadrature import quadrature
 from .space import FunctionSpace
 
-__all__ = ["Field", "assemble_matrix", "assemble_vector", "matrix_pattern", "block_matrix"]
+__all__ = ["Field", "assemble_matrix", "assemble_vector", "matrix_pattern", "block_matrix", "lumped_mass"]
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Field:
         for c in range(sp.n_components):
             u = self.values[..., c * sp.n_scalar_dofs:(c + 1) * sp.n_scalar_dofs]
             comps.append(torch.einsum("...cl,lq->...cq", u[..., sp.scalar_cell_dofs], vals))
-        return comps[0] if sp.n_components == 1 else torch.stack(comps, -1)
+        return comps[0] if sp.shape == () else torch.stack(comps, -1)
 
 
 def _reference_basis(space: FunctionSpace, degree: int):
@@ -71,7 +71,7 @@ def _coefficient(value, space: FunctionSpace, degree: int, xq: Callable[[], torc
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, Field):
-        return _expand_cq(value.at_quadrature(degree), value.space.n_components > 1)
+        return _expand_cq(value.at_quadrature(degree), value.space.shape != ())
     if callable(value):
         return _expand_cq(torch.as_tensor(value(xq()), dtype=space.dtype, device=space.device), None)
     value = torch.as_tensor(value, dtype=space.dtype, device=space.device)
@@ -193,3 +193,17 @@ def block_matrix(blocks: list[list[SparseMatrix | None]]) -> SparseMatrix:
     vals = torch.cat([b.values.expand(*shape, -1) for _, _, b in present], dim=-1)
     out = vals.new_zeros((*shape, pattern.nnz)).index_add(len(shape), slot, vals)
     return SparseMatrix(pattern, out)
+
+
+def lumped_mass(space: FunctionSpace, rho=1.0) -> SparseMatrix:
+    """Row-sum lumped mass on the (space, space) pattern (zero off the diagonal), so it adds
+    value-wise to a stiffness. P1 only: row-sum lumping of P2 gives zero or negative
+    vertex weights."""
+    from .forms import mass
+
+    if space.degree != 1:
+        raise ValueError("lumped_mass: row-sum lumping needs P1 (P2 gives non-positive weights)")
+    M = assemble_matrix(mass, space, rho=rho)
+    row, col = M.pattern.row_indices(), M.pattern.col.long()
+    sums = M.values.new_zeros((*M.values.shape[:-1], space.n_dofs)).index_add(M.values.ndim - 1, row, M.values)
+    return M.with_values(torch.where(row == col, sums[..., row], torch.zeros_like(M.values)))
