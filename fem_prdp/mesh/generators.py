@@ -74,6 +74,9 @@ def _build(name: str, dim: int, h: float, rules: list[Rule], make: Callable) -> 
         gmsh.model.addPhysicalGroup(dim, [t for _, t in gmsh.model.getEntities(dim)], 1, "domain")
         gmsh.option.setNumber("Mesh.MeshSizeMax", h)
         gmsh.option.setNumber("Mesh.MeshSizeMin", h / 10)
+        # Sizes come from h (and refinement fields) only, not from gmsh's default point sizes.
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 1)
         gmsh.model.mesh.generate(dim)
         path = Path(tmp) / f"{name}.msh"
         gmsh.write(str(path))
