@@ -24,6 +24,8 @@ from .forms import (
     supg_advection,
     tensor_stiffness,
 )
+from .norms import error_norms
+from .oseen import OseenSystem, TaylorHood, assemble_oseen
 from .quadrature import QuadratureRule, quadrature
 from .space import FunctionSpace
 
@@ -34,5 +36,5 @@ __all__ = [
     "mass", "stiffness", "tensor_stiffness", "advection", "supg_advection",
     "divergence_coupling", "source",
     "apply_dirichlet", "assemble_boundary_matrix", "assemble_boundary_vector", "dirichlet_dofs",
-    "pin_dof",
+    "pin_dof", "error_norms", "TaylorHood", "OseenSystem", "assemble_oseen",
 ]

@@ -84,12 +84,21 @@ def apply_dirichlet(A: SparseMatrix, b: torch.Tensor, space: FunctionSpace, *nam
     g_full = torch.zeros((*batch, n), dtype=b.dtype, device=b.device).index_copy(
         len(batch), dofs, g.expand(*batch, len(dofs)))
     lifted = b - A.matvec(g_full)
-    diag = A.diagonal()
-    diag_d = diag[..., dofs]
+    slots = A.pattern.diagonal_slots()[dofs]
+    if bool((slots < 0).any()):
+        missing = dofs[slots < 0][:10].tolist()
+        raise ValueError(f"apply_dirichlet: the matrix stores no diagonal entry for dofs {missing}; "
+                         "assemble it with its diagonal in the pattern (assemble_oseen stores the "
+                         "pressure diagonal for pinning)")
+    diag_d = A.values[..., slots]
+    # Keep the matrix's own scale on the constrained rows; a zero diagonal (the pressure
+    # block of a saddle point) becomes 1.
+    diag_d = torch.where(diag_d == 0, torch.ones_like(diag_d), diag_d)
     b_new = lifted.index_copy(lifted.ndim - 1, dofs, (diag_d * g).expand(*lifted.shape[:-1], len(dofs)))
     row, col = A.pattern.row_indices(), A.pattern.col.long()
     off = (constrained[row] | constrained[col]) & (row != col)
     values = torch.where(off, torch.zeros_like(A.values), A.values)
+    values = values.index_copy(values.ndim - 1, slots, diag_d.expand(*values.shape[:-1], len(dofs)))
     return A.with_values(values), b_new
 
 
