@@ -103,6 +103,8 @@ def _write_json(data: dict, path: str | None) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.what == "convergence":
+        return _verify_convergence(args)
     from .linalg.verify import verify_solvers
 
     result = verify_solvers()
@@ -118,7 +120,37 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
+def _verify_convergence(args: argparse.Namespace) -> int:
+    from .fem.verify import verify_convergence
+
+    result = verify_convergence()
+    print(f"{'dim':>3} {'mesh':<8}{'bc':<10}{'P':>2} {'L2 order':>9} {'H1 order':>9}  finest L2 error")
+    for r in result["rows"]:
+        print(f"{r['dim']:>3} {r['mesh']:<8}{r['bc']:<10}{r['degree']:>2} {r['l2_order']:>9.2f} "
+              f"{r['h1_order']:>9.2f}  {r['l2_errors'][-1]:.2e}{'' if r['ok'] else '  FAIL'}")
+    print("all orders within 0.15 of expected" if result["ok"] else "SOME ORDERS ARE OFF")
+    _write_json(result, args.json)
+    return 0 if result["ok"] else 1
+
+
+def _bench_assembly(args: argparse.Namespace) -> int:
+    from .fem.bench import bench_assembly
+
+    result = bench_assembly(quick=args.quick, repeats=args.repeats)
+    print(f"{'case':<32}{'cells':>9} {'setup s':>9} {'reassembly s':>13} {'Mcells/s':>9}")
+    for r in result["rows"]:
+        print(f"{r['case']:<32}{r['n_cells']:>9} {r['setup_and_pattern_s']:>9.3f} "
+              f"{r['reassembly_s']:>13.4f} {r['cells_per_s'] / 1e6:>9.2f}")
+    for r in result["oseen_vs_p1"]:
+        print(f"Oseen / P1 stiffness time per cell at {r['n_cells']} cells: "
+              f"{r['oseen_over_p1_time_per_cell']:.2f}x")
+    _write_json(result, args.json)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "assembly":
+        return _bench_assembly(args)
     from .linalg.bench import bench_solvers
 
     result = bench_solvers(quick=args.quick, repeats=args.repeats)
@@ -168,12 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     mesh.set_defaults(func=_cmd_mesh)
 
     verify = sub.add_parser("verify", help="correctness tables against independent references")
-    verify.add_argument("what", choices=["solvers"])
+    verify.add_argument("what", choices=["solvers", "convergence"])
     verify.add_argument("--json", default=None, help="also write the results to this JSON file")
     verify.set_defaults(func=_cmd_verify)
 
     bench = sub.add_parser("bench", help="speed benchmarks (medians; ratios within one run)")
-    bench.add_argument("what", choices=["solvers"])
+    bench.add_argument("what", choices=["solvers", "assembly"])
     bench.add_argument("--json", default=None, help="also write the results to this JSON file")
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     bench.add_argument("--repeats", type=int, default=5)

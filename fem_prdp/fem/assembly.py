@@ -13,7 +13,6 @@ points x [..., dim] (evaluated at the quadrature points).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -54,26 +53,44 @@ def _reference_basis(space: FunctionSpace, degree: int):
     return space._cache[key]
 
 
-def _basis_data(space: FunctionSpace, degree: int):
-    """Cached (values [L, Q], physical grads [C, L, Q, d], weights * det [C, Q])."""
+@dataclass
+class ElementData:
+    """Basis data of one space at one quadrature degree (cached on the space).
+
+    value: [L, Q]; grad: [C, L, Q, d]; grad_t: [C, Q * d, L] (the layout a batched matmul
+    wants, stored once so re-assembly does not permute); wdet: [C, Q] weights * |det J|;
+    x: [C, Q, d] physical quadrature points."""
+
+    value: torch.Tensor
+    grad: torch.Tensor
+    grad_t: torch.Tensor
+    wdet: torch.Tensor
+    x: torch.Tensor
+
+
+def _basis_data(space: FunctionSpace, degree: int) -> ElementData:
     key = ("basis", degree)
     if key not in space._cache:
         q = quadrature(space.dim, degree)
         vals, ref_grads = _reference_basis(space, degree)
         grads = space.physical_gradients(ref_grads)
-        wdet = space.det[:, None] * q.weights(space.dtype, space.device)[None, :]
-        space._cache[key] = (vals, grads, wdet)
+        C, L, Q, d = grads.shape
+        space._cache[key] = ElementData(
+            value=vals, grad=grads, grad_t=grads.permute(0, 2, 3, 1).reshape(C, Q * d, L).contiguous(),
+            wdet=space.det[:, None] * q.weights(space.dtype, space.device)[None, :],
+            x=space.map_points(q.points(space.dtype, space.device)),
+        )
     return space._cache[key]
 
 
-def _coefficient(value, space: FunctionSpace, degree: int, xq: Callable[[], torch.Tensor]):
+def _coefficient(value, space: FunctionSpace, degree: int, xq: torch.Tensor):
     """A coefficient at quadrature points, shaped [..., C, 1, 1, Q] (+ trailing vector axes)."""
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, Field):
         return _expand_cq(value.at_quadrature(degree), value.space.shape != ())
     if callable(value):
-        return _expand_cq(torch.as_tensor(value(xq()), dtype=space.dtype, device=space.device), None)
+        return _expand_cq(torch.as_tensor(value(xq), dtype=space.dtype, device=space.device), None)
     value = torch.as_tensor(value, dtype=space.dtype, device=space.device)
     if value.shape[-1:] == (space.mesh.n_cells,):  # per cell: [..., C]
         return value[..., :, None, None, None]
@@ -136,15 +153,16 @@ def assemble_matrix(form: BilinearForm, trial: FunctionSpace, test: FunctionSpac
         raise ValueError("assemble_matrix: trial and test spaces must live on the same mesh")
     if degree is None:
         degree = max(form.order(trial.degree, test.degree), 0) + sum(_degree_of(v) for v in coefficients.values())
-    vu, gu, wdet = _basis_data(trial, degree)
-    vv, gv, _ = _basis_data(test, degree)
-    u = BasisAtPoints(vu[None, None, :, :], gu[:, None])
-    v = BasisAtPoints(vv[None, :, None, :], gv[:, :, None])
-    w = Coefficients({k: _coefficient(c, test, degree, lambda: test.map_points(
-        quadrature(test.dim, degree).points(test.dtype, test.device))) for k, c in coefficients.items()})
-    w["x"] = test.map_points(quadrature(test.dim, degree).points(test.dtype, test.device))[:, None, None]
-    integrand = form(u, v, w)  # [..., C, Lv, Lu, Q]
-    local = torch.einsum("...cvuq,cq->...cvu", integrand, wdet)
+    tr, te = _basis_data(trial, degree), _basis_data(test, degree)
+    w = Coefficients({k: _coefficient(c, test, degree, te.x) for k, c in coefficients.items()})
+    if form.local is not None:
+        local = form.local(tr, te, w)
+    else:
+        u = BasisAtPoints(tr.value[None, None, :, :], tr.grad[:, None])
+        v = BasisAtPoints(te.value[None, :, None, :], te.grad[:, :, None])
+        w["x"] = te.x[:, None, None]
+        integrand = form(u, v, w)  # [..., C, Lv, Lu, Q]
+        local = torch.einsum("...cvuq,cq->...cvu", integrand, te.wdet)
     pattern, slot = matrix_pattern(trial, test)
     flat = local.reshape(*local.shape[:-3], -1)
     values = flat.new_zeros((*flat.shape[:-1], pattern.nnz)).index_add(flat.ndim - 1, slot, flat)
@@ -158,13 +176,12 @@ def assemble_vector(form: LinearForm, test: FunctionSpace, *, degree: int | None
         raise ValueError("assemble_vector: forms act on scalar spaces")
     if degree is None:
         degree = max(form.order(test.degree), 0) + sum(_degree_of(v) for v in coefficients.values())
-    vv, gv, wdet = _basis_data(test, degree)
-    v = BasisAtPoints(vv[None, :, None, :], gv[:, :, None])
-    xq = test.map_points(quadrature(test.dim, degree).points(test.dtype, test.device))
-    w = Coefficients({k: _coefficient(c, test, degree, lambda: xq) for k, c in coefficients.items()})
-    w["x"] = xq[:, None, None]
+    te = _basis_data(test, degree)
+    v = BasisAtPoints(te.value[None, :, None, :], te.grad[:, :, None])
+    w = Coefficients({k: _coefficient(c, test, degree, te.x) for k, c in coefficients.items()})
+    w["x"] = te.x[:, None, None]
     integrand = form(v, w)  # [..., C, Lv, 1, Q]
-    local = torch.einsum("...cvuq,cq->...cv", integrand, wdet)
+    local = torch.einsum("...cvuq,cq->...cv", integrand, te.wdet)
     flat = local.reshape(*local.shape[:-2], -1)
     out = flat.new_zeros((*flat.shape[:-1], test.n_dofs))
     return out.index_add(flat.ndim - 1, test.cell_dofs.reshape(-1), flat)

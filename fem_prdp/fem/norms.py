@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from .assembly import _basis_data, _reference_basis
-from .quadrature import quadrature
+from .assembly import _basis_data
 from .space import FunctionSpace
 
 __all__ = ["error_norms"]
@@ -19,12 +18,11 @@ def error_norms(space: FunctionSpace, u: torch.Tensor, exact: Callable, exact_gr
     exact(x [..., dim]) -> [...] and exact_grad(x) -> [..., dim], by quadrature of `degree`
     (default 2 * space.degree + 2, above the order of the discretisation error)."""
     degree = 2 * space.degree + 2 if degree is None else degree
-    vals, _ = _reference_basis(space, degree)
-    _, grads, wdet = _basis_data(space, degree)
-    xq = space.map_points(quadrature(space.dim, degree).points(space.dtype, space.device))
+    data = _basis_data(space, degree)
+    wdet, xq = data.wdet, data.x
     ue = u[space.scalar_cell_dofs]  # [C, L]
-    uq = torch.einsum("cl,lq->cq", ue, vals)
-    gq = torch.einsum("cl,clqd->cqd", ue, grads)
+    uq = torch.einsum("cl,lq->cq", ue, data.value)
+    gq = torch.einsum("cl,clqd->cqd", ue, data.grad)
     l2 = ((uq - exact(xq)) ** 2 * wdet).sum().sqrt()
     h1 = (((gq - exact_grad(xq)) ** 2).sum(-1) * wdet).sum().sqrt()
     return float(l2), float(h1)

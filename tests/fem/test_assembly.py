@@ -111,3 +111,30 @@ def test_bad_coefficient_shape_is_a_clear_error():
         assemble_matrix(stiffness, V, kappa=torch.ones(5, dtype=torch.float64))
     with pytest.raises(AttributeError, match="coefficient 'velocity' was not given"):
         assemble_matrix(advection, V)
+
+
+@pytest.mark.parametrize("form_name", ["mass", "stiffness", "advection", "divergence"])
+def test_fast_local_kernels_equal_the_generic_integrand(form_name):
+    from dataclasses import replace
+
+    from fem_prdp.fem import divergence_coupling
+
+    form = {"mass": mass, "stiffness": stiffness, "advection": advection,
+            "divergence": divergence_coupling(1)}[form_name]
+    generic = replace(form, local=None)
+    mesh = M.disk(h=0.5)
+    V, Q, W = FunctionSpace(mesh, 2), FunctionSpace(mesh, 1), FunctionSpace(mesh, 2, shape=(2,))
+    if form_name == "divergence":
+        fast, slow = assemble_matrix(form, V, Q).values, assemble_matrix(generic, V, Q).values
+        assert torch.allclose(fast, slow, rtol=1e-13, atol=1e-15)
+        return
+    key = {"mass": "rho", "stiffness": "kappa", "advection": "velocity"}[form_name]
+    coefs = [1.0, torch.rand(3, mesh.n_cells, dtype=torch.float64),
+             Field(V, torch.rand(V.n_dofs, dtype=torch.float64))]
+    if form_name == "advection":
+        coefs = [Field(W, torch.rand(W.n_dofs, dtype=torch.float64)),
+                 Field(W, torch.rand(2, W.n_dofs, dtype=torch.float64))]
+    for coef in coefs:
+        fast = assemble_matrix(form, V, **{key: coef}).values
+        slow = assemble_matrix(generic, V, **{key: coef}).values
+        assert torch.allclose(fast, slow, rtol=1e-13, atol=1e-15)

@@ -1,0 +1,76 @@
+"""`fem-prdp bench assembly`: re-assembly throughput (cells per second) and the one-off
+pattern build time, medians over repeats, on uniform special meshes."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from ..mesh import uniform_box, uniform_rectangle
+from .assembly import assemble_matrix
+from .forms import stiffness
+from .oseen import TaylorHood, assemble_oseen
+from .space import FunctionSpace
+
+__all__ = ["bench_assembly"]
+
+
+def _median(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _case(name: str, mesh, build, repeats: int) -> dict:
+    t0 = time.perf_counter()
+    reassemble = build(mesh)  # builds spaces, assembles once (pattern), returns a closure
+    first = time.perf_counter() - t0
+    t = _median(reassemble, repeats)
+    return {"case": name, "n_cells": mesh.n_cells, "setup_and_pattern_s": first,
+            "reassembly_s": t, "cells_per_s": mesh.n_cells / t}
+
+
+def _p1_stiffness(mesh):
+    V = FunctionSpace(mesh, 1)
+    kappa = torch.rand(mesh.n_cells, dtype=torch.float64) + 0.5
+    assemble_matrix(stiffness, V, kappa=kappa)
+    return lambda: assemble_matrix(stiffness, V, kappa=kappa)
+
+
+def _p2_stiffness(mesh):
+    V = FunctionSpace(mesh, 2)
+    kappa = torch.rand(mesh.n_cells, dtype=torch.float64) + 0.5
+    assemble_matrix(stiffness, V, kappa=kappa)
+    return lambda: assemble_matrix(stiffness, V, kappa=kappa)
+
+
+def _oseen(mesh):
+    th = TaylorHood(mesh)
+    w = torch.rand(th.n_u, dtype=torch.float64)
+    assemble_oseen(th, nu=1e-2, velocity=w, dt=0.1)
+    return lambda: assemble_oseen(th, nu=1e-2, velocity=w, dt=0.1)
+
+
+def bench_assembly(quick: bool = False, repeats: int = 5) -> dict:
+    """Throughput at about 1e4, 1e5 and 1e6 cells (quick: 1e3 and 1e4)."""
+    tri = [(22, "1e3"), (71, "1e4")] if quick else [(71, "1e4"), (224, "1e5"), (707, "1e6")]
+    tet = [(6, "1e3"), (12, "1e4")] if quick else [(12, "1e4"), (26, "1e5"), (55, "1e6")]
+    rows = []
+    for n, _ in tri:
+        mesh = uniform_rectangle(n)
+        rows.append(_case("P1 stiffness, triangles", mesh, _p1_stiffness, repeats))
+        rows.append(_case("P2 stiffness, triangles", mesh, _p2_stiffness, repeats))
+        if mesh.n_cells <= 2e5 or not quick:
+            rows.append(_case("Taylor-Hood Oseen, triangles", mesh, _oseen, repeats))
+    for n, _ in tet:
+        rows.append(_case("P1 stiffness, tetrahedra", uniform_box(n), _p1_stiffness, repeats))
+    by = {(r["case"], r["n_cells"]): r for r in rows}
+    ratios = [{"n_cells": r["n_cells"],
+               "oseen_over_p1_time_per_cell": r["reassembly_s"] / by[("P1 stiffness, triangles", r["n_cells"])]["reassembly_s"]}
+              for r in rows if r["case"].startswith("Taylor-Hood")]
+    return {"device": "cpu", "torch_threads": torch.get_num_threads(), "rows": rows, "oseen_vs_p1": ratios}
