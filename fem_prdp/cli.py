@@ -36,8 +36,10 @@ def _mesh_info(path: str) -> dict:
 
 def _print_info(info: dict) -> None:
     q = info["quality"]
-    print(f"{info['file']}: {info['dim']}D mesh, {info['n_nodes']} nodes, {info['n_cells']} cells, "
-          f"measure {info['measure']:.6g}")
+    print(
+        f"{info['file']}: {info['dim']}D mesh, {info['n_nodes']} nodes, {info['n_cells']} cells, "
+        f"measure {info['measure']:.6g}"
+    )
     print("boundaries:")
     for name, b in info["boundaries"].items():
         print(f"  {name:<16} tag {b['tag']:<4} {b['facets']} facets")
@@ -110,8 +112,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     result = verify_solvers()
     print(f"{'matrix':<22}{'n':>6} {'solver':<9}{'precond':<14}{'status':<11}{'iters':>6} {'rel. error':>11}")
     for r in result["solves"]:
-        print(f"{r['matrix']:<22}{r['n']:>6} {r['solver']:<9}{r['precond']:<14}{r['status']:<11}"
-              f"{r['iterations']:>6} {r['relative_error']:>11.2e}")
+        print(
+            f"{r['matrix']:<22}{r['n']:>6} {r['solver']:<9}{r['precond']:<14}{r['status']:<11}"
+            f"{r['iterations']:>6} {r['relative_error']:>11.2e}"
+        )
     for g in result["gradients"]:
         err = "" if g["error"] is None else f" (relative error {g['error']:.2e})"
         print(f"{'PASS' if g['ok'] else 'FAIL'} {g['check']}{err}")
@@ -126,8 +130,10 @@ def _verify_convergence(args: argparse.Namespace) -> int:
     result = verify_convergence()
     print(f"{'dim':>3} {'mesh':<8}{'bc':<10}{'P':>2} {'L2 order':>9} {'H1 order':>9}  finest L2 error")
     for r in result["rows"]:
-        print(f"{r['dim']:>3} {r['mesh']:<8}{r['bc']:<10}{r['degree']:>2} {r['l2_order']:>9.2f} "
-              f"{r['h1_order']:>9.2f}  {r['l2_errors'][-1]:.2e}{'' if r['ok'] else '  FAIL'}")
+        print(
+            f"{r['dim']:>3} {r['mesh']:<8}{r['bc']:<10}{r['degree']:>2} {r['l2_order']:>9.2f} "
+            f"{r['h1_order']:>9.2f}  {r['l2_errors'][-1]:.2e}{'' if r['ok'] else '  FAIL'}"
+        )
     print("all orders within 0.15 of expected" if result["ok"] else "SOME ORDERS ARE OFF")
     _write_json(result, args.json)
     return 0 if result["ok"] else 1
@@ -139,11 +145,15 @@ def _bench_assembly(args: argparse.Namespace) -> int:
     result = bench_assembly(quick=args.quick, repeats=args.repeats)
     print(f"{'case':<32}{'cells':>9} {'setup s':>9} {'reassembly s':>13} {'Mcells/s':>9}")
     for r in result["rows"]:
-        print(f"{r['case']:<32}{r['n_cells']:>9} {r['setup_and_pattern_s']:>9.3f} "
-              f"{r['reassembly_s']:>13.4f} {r['cells_per_s'] / 1e6:>9.2f}")
+        print(
+            f"{r['case']:<32}{r['n_cells']:>9} {r['setup_and_pattern_s']:>9.3f} "
+            f"{r['reassembly_s']:>13.4f} {r['cells_per_s'] / 1e6:>9.2f}"
+        )
     for r in result["oseen_vs_p1"]:
-        print(f"Oseen / P1 stiffness time per cell at {r['n_cells']} cells: "
-              f"{r['oseen_over_p1_time_per_cell']:.2f}x")
+        print(
+            f"Oseen / P1 stiffness time per cell at {r['n_cells']} cells: "
+            f"{r['oseen_over_p1_time_per_cell']:.2f}x"
+        )
     _write_json(result, args.json)
     return 0
 
@@ -155,17 +165,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     result = bench_solvers(quick=args.quick, repeats=args.repeats)
     print(f"Jacobi-PCG, {result['iterations']} iterations, {result['torch_threads']} threads; medians")
-    print(f"{'matrix':<24}{'n':>9} {'ours ms/it':>11}{'scipy':>9}{'speedup':>9}{'floor':>8}"
-          f"{'x floor':>9}{'16rhs/1':>9}")
+    print(
+        f"{'matrix':<24}{'n':>9} {'ours ms/it':>11}{'scipy':>9}{'speedup':>9}{'floor':>8}"
+        f"{'x floor':>9}{'16rhs/1':>9}"
+    )
     for m in result["matrices"]:
-        print(f"{m['matrix']:<24}{m['n']:>9} {m['jacobi_pcg_s_per_iter'] * 1e3:>11.3f}"
-              f"{m['scipy_jacobi_pcg_s_per_iter'] * 1e3:>9.3f}{m['speedup_vs_scipy']:>9.2f}"
-              f"{m['floor_s_per_iter'] * 1e3:>8.3f}{m['ratio_to_floor']:>9.2f}"
-              f"{m['rhs16_cost_per_rhs_vs_1']:>9.2f}")
+        print(
+            f"{m['matrix']:<24}{m['n']:>9} {m['jacobi_pcg_s_per_iter'] * 1e3:>11.3f}"
+            f"{m['scipy_jacobi_pcg_s_per_iter'] * 1e3:>9.3f}{m['speedup_vs_scipy']:>9.2f}"
+            f"{m['floor_s_per_iter'] * 1e3:>8.3f}{m['ratio_to_floor']:>9.2f}"
+            f"{m['rhs16_cost_per_rhs_vs_1']:>9.2f}"
+        )
     print(f"{'K':>5} {'grad':<9}{'fwd ms':>9}{'bwd ms':>9}{'bwd/fwd':>9}{'saved MB':>10}")
     for g in result["gradients"]:
-        print(f"{g['K']:>5} {g['grad']:<9}{g['forward_s'] * 1e3:>9.2f}{g['backward_s'] * 1e3:>9.2f}"
-              f"{g['backward_over_forward']:>9.2f}{g['saved_bytes'] / 2**20:>10.2f}")
+        print(
+            f"{g['K']:>5} {g['grad']:<9}{g['forward_s'] * 1e3:>9.2f}{g['backward_s'] * 1e3:>9.2f}"
+            f"{g['backward_over_forward']:>9.2f}{g['saved_bytes'] / 2**20:>10.2f}"
+        )
     _write_json(result, args.json)
     return 0
 
@@ -179,8 +195,12 @@ def _parser() -> argparse.ArgumentParser:
     mesh = sub.add_parser("mesh", help="generate, inspect, convert and plot meshes")
     msub = mesh.add_subparsers(dest="mesh_cmd", required=True)
     kinds = "\n".join(f"  {k:<26} {v[2]} (default h {v[1]:g})" for k, v in GENERATORS.items())
-    gen = msub.add_parser("generate", help="generate a mesh", epilog="kinds:\n" + kinds,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen = msub.add_parser(
+        "generate",
+        help="generate a mesh",
+        epilog="kinds:\n" + kinds,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     gen.add_argument("kind", help="mesh kind (see below)")
     gen.add_argument("--h", type=float, default=None, help="element size")
     gen.add_argument("-o", "--output", required=True, help="output file (.msh, .vtu, .xdmf)")
@@ -192,8 +212,11 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("input")
     conv.add_argument("output")
     conv.add_argument("--msh-version", default="4.1", choices=["4.1", "2.2"])
-    conv.add_argument("--repair", action="store_true",
-                      help="reorient inverted cells and drop unreferenced points (reported)")
+    conv.add_argument(
+        "--repair",
+        action="store_true",
+        help="reorient inverted cells and drop unreferenced points (reported)",
+    )
     plot = msub.add_parser("plot", help="render a mesh to PNG (off-screen)")
     plot.add_argument("file")
     plot.add_argument("-o", "--output", required=True)

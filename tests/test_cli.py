@@ -10,8 +10,9 @@ from fem_prdp.cli import main
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "fem_prdp.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fem_prdp.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_mesh_generate_info_convert_plot(tmp_path, capsys):
@@ -20,7 +21,7 @@ def test_mesh_generate_info_convert_plot(tmp_path, capsys):
     capsys.readouterr()
     assert main(["mesh", "info", str(msh), "--json"]) == 0
     out = capsys.readouterr().out
-    info = json.loads(out[out.index("{"):])
+    info = json.loads(out[out.index("{") :])
     assert info["boundaries"].keys() == {"lid", "walls"}
     vtu = tmp_path / "cav.vtu"
     assert main(["mesh", "convert", str(msh), str(vtu)]) == 0 and vtu.exists()
@@ -30,22 +31,32 @@ def test_mesh_generate_info_convert_plot(tmp_path, capsys):
 
 def test_mesh_info_prints_boundaries_and_quality(tmp_path, capsys):
     msh = tmp_path / "u.msh"
-    assert main(["mesh", "generate", "uniform-rectangle", "--h", "0.25", "-o", str(msh),
-                 "--msh-version", "2.2"]) == 0
+    assert (
+        main(["mesh", "generate", "uniform-rectangle", "--h", "0.25", "-o", str(msh), "--msh-version", "2.2"])
+        == 0
+    )
     capsys.readouterr()
     assert main(["mesh", "info", str(msh)]) == 0
     out = capsys.readouterr().out
     assert "25 nodes, 32 cells" in out and "left" in out and "45.0 .. 90.0 deg" in out
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["mesh", "generate", "donut", "-o", "x.msh"], "unknown mesh kind 'donut'; known kinds"),
-    (["mesh", "info", "missing.msh"], "no such file"),
-    (["mesh", "generate", "cavity", "-o", "x.stl"], "unsupported file type .stl"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["mesh", "generate", "donut", "-o", "x.msh"], "unknown mesh kind 'donut'; known kinds"),
+        (["mesh", "info", "missing.msh"], "no such file"),
+        (["mesh", "generate", "cavity", "-o", "x.stl"], "unsupported file type .stl"),
+    ],
+)
 def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, args, needle):
-    proc = subprocess.run([sys.executable, "-m", "fem_prdp.cli", *args], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fem_prdp.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert needle in proc.stderr and "Traceback" not in proc.stderr
 
@@ -72,7 +83,8 @@ def test_bench_solvers_quick_writes_consistent_json(tmp_path):
     data = json.loads(out.read_text())
     for m in data["matrices"]:
         assert m["speedup_vs_scipy"] == pytest.approx(
-            m["scipy_jacobi_pcg_s_per_iter"] / m["jacobi_pcg_s_per_iter"])
+            m["scipy_jacobi_pcg_s_per_iter"] / m["jacobi_pcg_s_per_iter"]
+        )
         assert m["floor_s_per_iter"] > 0 and set(m["multi_rhs"]) == {"1", "4", "16"}
     implicit = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "implicit"]
     unrolled = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "unrolled"]

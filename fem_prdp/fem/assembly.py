@@ -39,7 +39,7 @@ class Field:
         sp = self.space
         comps = []
         for c in range(sp.n_components):
-            u = self.values[..., c * sp.n_scalar_dofs:(c + 1) * sp.n_scalar_dofs]
+            u = self.values[..., c * sp.n_scalar_dofs : (c + 1) * sp.n_scalar_dofs]
             comps.append(torch.einsum("...cl,lq->...cq", u[..., sp.scalar_cell_dofs], vals))
         return comps[0] if sp.shape == () else torch.stack(comps, -1)
 
@@ -76,7 +76,9 @@ def _basis_data(space: FunctionSpace, degree: int) -> ElementData:
         grads = space.physical_gradients(ref_grads)
         C, L, Q, d = grads.shape
         space._cache[key] = ElementData(
-            value=vals, grad=grads, grad_t=grads.permute(0, 2, 3, 1).reshape(C, Q * d, L).contiguous(),
+            value=vals,
+            grad=grads,
+            grad_t=grads.permute(0, 2, 3, 1).reshape(C, Q * d, L).contiguous(),
             wdet=space.det[:, None] * q.weights(space.dtype, space.device)[None, :],
             x=space.map_points(q.points(space.dtype, space.device)),
         )
@@ -124,13 +126,20 @@ def matrix_pattern(trial: FunctionSpace, test: FunctionSpace) -> tuple[CSRPatter
     if key not in test._cache:
         rows = test.cell_dofs[:, :, None].expand(-1, -1, trial.cell_dofs.shape[1])
         cols = trial.cell_dofs[:, None, :].expand(-1, test.cell_dofs.shape[1], -1)
-        test._cache[key] = CSRPattern.from_coo(rows.reshape(-1).cpu(), cols.reshape(-1).cpu(),
-                                               (test.n_dofs, trial.n_dofs), device=test.device)
+        test._cache[key] = CSRPattern.from_coo(
+            rows.reshape(-1).cpu(), cols.reshape(-1).cpu(), (test.n_dofs, trial.n_dofs), device=test.device
+        )
     return test._cache[key]
 
 
-def assemble_matrix(form: BilinearForm, trial: FunctionSpace, test: FunctionSpace | None = None,
-                    *, degree: int | None = None, **coefficients) -> SparseMatrix:
+def assemble_matrix(
+    form: BilinearForm,
+    trial: FunctionSpace,
+    test: FunctionSpace | None = None,
+    *,
+    degree: int | None = None,
+    **coefficients,
+) -> SparseMatrix:
     """Assemble sum over cells of the integral of `form` on scalar spaces.
 
     Args:
@@ -147,12 +156,16 @@ def assemble_matrix(form: BilinearForm, trial: FunctionSpace, test: FunctionSpac
     test = trial if test is None else test
     for sp in (trial, test):
         if sp.n_components != 1:
-            raise ValueError("assemble_matrix: forms act on scalar spaces; assemble vector "
-                             "problems per component and join them with block_matrix")
+            raise ValueError(
+                "assemble_matrix: forms act on scalar spaces; assemble vector "
+                "problems per component and join them with block_matrix"
+            )
     if trial.mesh is not test.mesh:
         raise ValueError("assemble_matrix: trial and test spaces must live on the same mesh")
     if degree is None:
-        degree = max(form.order(trial.degree, test.degree), 0) + sum(_degree_of(v) for v in coefficients.values())
+        degree = max(form.order(trial.degree, test.degree), 0) + sum(
+            _degree_of(v) for v in coefficients.values()
+        )
     tr, te = _basis_data(trial, degree), _basis_data(test, degree)
     w = Coefficients({k: _coefficient(c, test, degree, te.x) for k, c in coefficients.items()})
     if form.local is not None:
@@ -169,8 +182,9 @@ def assemble_matrix(form: BilinearForm, trial: FunctionSpace, test: FunctionSpac
     return SparseMatrix(pattern, values)
 
 
-def assemble_vector(form: LinearForm, test: FunctionSpace, *, degree: int | None = None,
-                    **coefficients) -> torch.Tensor:
+def assemble_vector(
+    form: LinearForm, test: FunctionSpace, *, degree: int | None = None, **coefficients
+) -> torch.Tensor:
     """Assemble a load vector [test.n_dofs] (or [B, n_dofs]) from a `LinearForm`."""
     if test.n_components != 1:
         raise ValueError("assemble_vector: forms act on scalar spaces")
@@ -192,8 +206,10 @@ def block_matrix(blocks: list[list[SparseMatrix | None]]) -> SparseMatrix:
     gather map are cached on the first block's pattern, keyed by the block patterns, so
     re-joining new values is one differentiable `index_add`."""
     n_rows = [next(b.shape[0] for b in row if b is not None) for row in blocks]
-    n_cols = [next(blocks[i][j].shape[1] for i in range(len(blocks)) if blocks[i][j] is not None)
-              for j in range(len(blocks[0]))]
+    n_cols = [
+        next(blocks[i][j].shape[1] for i in range(len(blocks)) if blocks[i][j] is not None)
+        for j in range(len(blocks[0]))
+    ]
     present = [(i, j, b) for i, row in enumerate(blocks) for j, b in enumerate(row) if b is not None]
     cache = present[0][2].pattern._cache
     key = ("block", tuple((i, j, id(b.pattern)) for i, j, b in present))
@@ -202,8 +218,7 @@ def block_matrix(blocks: list[list[SparseMatrix | None]]) -> SparseMatrix:
         c_off = [sum(n_cols[:j]) for j in range(len(n_cols))]
         rows = torch.cat([b.pattern.row_indices().cpu() + r_off[i] for i, j, b in present])
         cols = torch.cat([b.pattern.col.long().cpu() + c_off[j] for i, j, b in present])
-        cache[key] = CSRPattern.from_coo(rows, cols, (sum(n_rows), sum(n_cols)),
-                                         device=present[0][2].device)
+        cache[key] = CSRPattern.from_coo(rows, cols, (sum(n_rows), sum(n_cols)), device=present[0][2].device)
     pattern, slot = cache[key]
     batch = [b.values.shape[:-1] for _, _, b in present]
     shape = max(batch, key=len)
@@ -222,5 +237,7 @@ def lumped_mass(space: FunctionSpace, rho=1.0) -> SparseMatrix:
         raise ValueError("lumped_mass: row-sum lumping needs P1 (P2 gives non-positive weights)")
     M = assemble_matrix(mass, space, rho=rho)
     row, col = M.pattern.row_indices(), M.pattern.col.long()
-    sums = M.values.new_zeros((*M.values.shape[:-1], space.n_dofs)).index_add(M.values.ndim - 1, row, M.values)
+    sums = M.values.new_zeros((*M.values.shape[:-1], space.n_dofs)).index_add(
+        M.values.ndim - 1, row, M.values
+    )
     return M.with_values(torch.where(row == col, sums[..., row], torch.zeros_like(M.values)))

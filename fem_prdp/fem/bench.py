@@ -31,8 +31,13 @@ def _case(name: str, mesh, build, repeats: int) -> dict:
     reassemble = build(mesh)  # builds spaces, assembles once (pattern), returns a closure
     first = time.perf_counter() - t0
     t = _median(reassemble, repeats)
-    return {"case": name, "n_cells": mesh.n_cells, "setup_and_pattern_s": first,
-            "reassembly_s": t, "cells_per_s": mesh.n_cells / t}
+    return {
+        "case": name,
+        "n_cells": mesh.n_cells,
+        "setup_and_pattern_s": first,
+        "reassembly_s": t,
+        "cells_per_s": mesh.n_cells / t,
+    }
 
 
 def _p1_stiffness(mesh):
@@ -70,7 +75,13 @@ def bench_assembly(quick: bool = False, repeats: int = 5) -> dict:
     for n, _ in tet:
         rows.append(_case("P1 stiffness, tetrahedra", uniform_box(n), _p1_stiffness, repeats))
     by = {(r["case"], r["n_cells"]): r for r in rows}
-    ratios = [{"n_cells": r["n_cells"],
-               "oseen_over_p1_time_per_cell": r["reassembly_s"] / by[("P1 stiffness, triangles", r["n_cells"])]["reassembly_s"]}
-              for r in rows if r["case"].startswith("Taylor-Hood")]
+    ratios = [
+        {
+            "n_cells": r["n_cells"],
+            "oseen_over_p1_time_per_cell": r["reassembly_s"]
+            / by[("P1 stiffness, triangles", r["n_cells"])]["reassembly_s"],
+        }
+        for r in rows
+        if r["case"].startswith("Taylor-Hood")
+    ]
     return {"device": "cpu", "torch_threads": torch.get_num_threads(), "rows": rows, "oseen_vs_p1": ratios}

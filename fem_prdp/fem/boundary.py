@@ -23,7 +23,10 @@ from .quadrature import quadrature
 from .space import FunctionSpace
 
 __all__ = [
-    "dirichlet_dofs", "apply_dirichlet", "assemble_boundary_vector", "assemble_boundary_matrix",
+    "dirichlet_dofs",
+    "apply_dirichlet",
+    "assemble_boundary_vector",
+    "assemble_boundary_matrix",
     "pin_dof",
 ]
 
@@ -31,8 +34,9 @@ __all__ = [
 def dirichlet_dofs(space: FunctionSpace, *names: str, component: int | None = None) -> torch.Tensor:
     """Dofs on the named boundaries; a selection with no dofs is an error, not a no-op."""
     if not names:
-        raise ValueError("dirichlet_dofs: name at least one boundary; known: "
-                         + ", ".join(sorted(space.mesh.boundaries)))
+        raise ValueError(
+            "dirichlet_dofs: name at least one boundary; known: " + ", ".join(sorted(space.mesh.boundaries))
+        )
     dofs = space.boundary_dofs(*names, component=component)
     if dofs.numel() == 0:
         raise ValueError(f"dirichlet_dofs: boundaries {names} select no dofs on {space}")
@@ -55,13 +59,21 @@ def _values_at(space: FunctionSpace, dofs: torch.Tensor, g) -> torch.Tensor:
         return vals
     g = torch.as_tensor(g, dtype=space.dtype, device=space.device)
     if g.shape[-1] != len(dofs):
-        raise ValueError(f"apply_dirichlet: values have shape {tuple(g.shape)}, expected [..., {len(dofs)}] "
-                         "(one per constrained dof)")
+        raise ValueError(
+            f"apply_dirichlet: values have shape {tuple(g.shape)}, expected [..., {len(dofs)}] "
+            "(one per constrained dof)"
+        )
     return g
 
 
-def apply_dirichlet(A: SparseMatrix, b: torch.Tensor, space: FunctionSpace, *names: str,
-                    values=0.0, dofs: torch.Tensor | None = None) -> tuple[SparseMatrix, torch.Tensor]:
+def apply_dirichlet(
+    A: SparseMatrix,
+    b: torch.Tensor,
+    space: FunctionSpace,
+    *names: str,
+    values=0.0,
+    dofs: torch.Tensor | None = None,
+) -> tuple[SparseMatrix, torch.Tensor]:
     """Impose u = values on the named boundaries (or on explicit `dofs`).
 
     Args:
@@ -82,14 +94,17 @@ def apply_dirichlet(A: SparseMatrix, b: torch.Tensor, space: FunctionSpace, *nam
     constrained[dofs] = True
     batch = torch.broadcast_shapes(A.values.shape[:-1], b.shape[:-1], g.shape[:-1])
     g_full = torch.zeros((*batch, n), dtype=b.dtype, device=b.device).index_copy(
-        len(batch), dofs, g.expand(*batch, len(dofs)))
+        len(batch), dofs, g.expand(*batch, len(dofs))
+    )
     lifted = b - A.matvec(g_full)
     slots = A.pattern.diagonal_slots()[dofs]
     if bool((slots < 0).any()):
         missing = dofs[slots < 0][:10].tolist()
-        raise ValueError(f"apply_dirichlet: the matrix stores no diagonal entry for dofs {missing}; "
-                         "assemble it with its diagonal in the pattern (assemble_oseen stores the "
-                         "pressure diagonal for pinning)")
+        raise ValueError(
+            f"apply_dirichlet: the matrix stores no diagonal entry for dofs {missing}; "
+            "assemble it with its diagonal in the pattern (assemble_oseen stores the "
+            "pressure diagonal for pinning)"
+        )
     diag_d = A.values[..., slots]
     # Keep the matrix's own scale on the constrained rows; a zero diagonal (the pressure
     # block of a saddle point) becomes 1.
@@ -120,7 +135,7 @@ def _facet_data(space: FunctionSpace, names: tuple[str, ...], degree: int):
         q = quadrature(d - 1, degree)
         ref = q.points(space.dtype, space.device)
         vals, _ = basis(ref, space.degree)
-        edges = (pts[:, 1:] - pts[:, :1])  # [F, d-1, d]
+        edges = pts[:, 1:] - pts[:, :1]  # [F, d-1, d]
         gram = edges @ edges.transpose(1, 2)
         measure = torch.sqrt(torch.linalg.det(gram))  # (d-1)! * facet measure
         wmeas = measure[:, None] * q.weights(space.dtype, space.device)[None, :]
@@ -130,9 +145,14 @@ def _facet_data(space: FunctionSpace, names: tuple[str, ...], degree: int):
             n = mesh.n_nodes
             all_edges = mesh.edges().to(space.device)
             keys = all_edges[0] * n + all_edges[1]
-            local = [torch.searchsorted(keys, torch.minimum(facets[:, i], facets[:, j]) * n
-                                        + torch.maximum(facets[:, i], facets[:, j])) + n
-                     for i, j in EDGES[d - 1]]
+            local = [
+                torch.searchsorted(
+                    keys,
+                    torch.minimum(facets[:, i], facets[:, j]) * n + torch.maximum(facets[:, i], facets[:, j]),
+                )
+                + n
+                for i, j in EDGES[d - 1]
+            ]
             raw = torch.cat([facets, torch.stack(local, 1)], 1)
     dofs = space._raw_to_dof.to(space.device)[raw]
     space._cache[key] = (dofs, vals, wmeas, xq)
@@ -165,8 +185,9 @@ def assemble_boundary_vector(space: FunctionSpace, *names: str, g=1.0) -> torch.
     return flat.new_zeros((*flat.shape[:-1], space.n_dofs)).index_add(flat.ndim - 1, dofs.reshape(-1), flat)
 
 
-def assemble_boundary_matrix(space: FunctionSpace, *names: str, alpha=1.0,
-                             like: SparseMatrix | None = None) -> SparseMatrix:
+def assemble_boundary_matrix(
+    space: FunctionSpace, *names: str, alpha=1.0, like: SparseMatrix | None = None
+) -> SparseMatrix:
     """The boundary mass matrix: integral of alpha u v over the named boundaries (Robin).
 
     The entries are stored on the volume pattern of `like` (default: the space's own
@@ -184,4 +205,3 @@ def assemble_boundary_matrix(space: FunctionSpace, *names: str, alpha=1.0,
     flat = local.reshape(*local.shape[:-3], -1)
     values = flat.new_zeros((*flat.shape[:-1], pattern.nnz)).index_add(flat.ndim - 1, slot, flat)
     return SparseMatrix(pattern, values)
-

@@ -30,8 +30,10 @@ def _barycentric(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """lambda [n_qp, d+1] and its constant gradient [d+1, d] on the reference simplex."""
     dim = x.shape[1]
     lam = torch.cat([1 - x.sum(1, keepdim=True), x], dim=1)
-    grad = torch.cat([-torch.ones(1, dim, dtype=x.dtype, device=x.device),
-                      torch.eye(dim, dtype=x.dtype, device=x.device)], dim=0)
+    grad = torch.cat(
+        [-torch.ones(1, dim, dtype=x.dtype, device=x.device), torch.eye(dim, dtype=x.dtype, device=x.device)],
+        dim=0,
+    )
     return lam, grad
 
 

@@ -21,8 +21,20 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
-    "BasisAtPoints", "Coefficients", "BilinearForm", "LinearForm", "bilinear_form", "linear_form",
-    "dot", "grad", "mass", "stiffness", "tensor_stiffness", "advection", "supg_advection", "divergence_coupling",
+    "BasisAtPoints",
+    "Coefficients",
+    "BilinearForm",
+    "LinearForm",
+    "bilinear_form",
+    "linear_form",
+    "dot",
+    "grad",
+    "mass",
+    "stiffness",
+    "tensor_stiffness",
+    "advection",
+    "supg_advection",
+    "divergence_coupling",
     "source",
 ]
 
@@ -147,6 +159,7 @@ def supg_advection(u, v, w):
 def divergence_coupling(component: int) -> BilinearForm:
     """-q d(u_c)/dx_c: the pressure-velocity coupling block B_c (trial: velocity component,
     test: pressure)."""
+
     def local(tr, te, w):
         return -torch.matmul(tr.grad[..., component] * te.wdet[:, None, :], te.value.T).transpose(-1, -2)
 

@@ -12,8 +12,9 @@ from .space import FunctionSpace
 __all__ = ["error_norms"]
 
 
-def error_norms(space: FunctionSpace, u: torch.Tensor, exact: Callable, exact_grad: Callable,
-                degree: int | None = None) -> tuple[float, float]:
+def error_norms(
+    space: FunctionSpace, u: torch.Tensor, exact: Callable, exact_grad: Callable, degree: int | None = None
+) -> tuple[float, float]:
     """(L2 error, H1-seminorm error) of the scalar field with dofs u [n_dofs] against
     exact(x [..., dim]) -> [...] and exact_grad(x) -> [..., dim], by quadrature of `degree`
     (default 2 * space.degree + 2, above the order of the discretisation error)."""

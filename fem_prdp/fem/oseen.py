@@ -20,8 +20,7 @@ import torch
 from ..linalg import CSRPattern, SparseMatrix
 from ..mesh import Mesh
 from .assembly import Field, _basis_data, _coefficient, assemble_matrix
-from .forms import Coefficients
-from .forms import advection, divergence_coupling, mass, stiffness
+from .forms import Coefficients, advection, divergence_coupling, mass, stiffness
 from .space import FunctionSpace
 
 __all__ = ["TaylorHood", "OseenSystem", "assemble_oseen"]
@@ -36,12 +35,18 @@ class TaylorHood:
         n_u, n_p: numbers of velocity and pressure dofs; unknowns are [u (blocked), p].
     """
 
-    def __init__(self, mesh: Mesh, dtype: torch.dtype = torch.float64, device=None,
-                 periodic: list[tuple[str, str]] | None = None):
+    def __init__(
+        self,
+        mesh: Mesh,
+        dtype: torch.dtype = torch.float64,
+        device=None,
+        periodic: list[tuple[str, str]] | None = None,
+    ):
         self.mesh = mesh
         self.scalar_velocity = FunctionSpace(mesh, 2, periodic=periodic, dtype=dtype, device=device)
-        self.velocity = FunctionSpace(mesh, 2, shape=(mesh.dim,), periodic=periodic, dtype=dtype,
-                                      device=device)
+        self.velocity = FunctionSpace(
+            mesh, 2, shape=(mesh.dim,), periodic=periodic, dtype=dtype, device=device
+        )
         self.pressure = FunctionSpace(mesh, 1, periodic=periodic, dtype=dtype, device=device)
         self.n_u, self.n_p = self.velocity.n_dofs, self.pressure.n_dofs
         self.n_dofs = self.n_u + self.n_p
@@ -50,7 +55,7 @@ class TaylorHood:
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(u [..., n_u], p [..., n_p]) from the stacked unknowns."""
-        return x[..., : self.n_u], x[..., self.n_u:]
+        return x[..., : self.n_u], x[..., self.n_u :]
 
 
 @dataclass
@@ -103,8 +108,9 @@ def _oseen_pattern(th: TaylorHood):
     return th._pattern
 
 
-def assemble_oseen(th: TaylorHood, nu: float | torch.Tensor, velocity: torch.Tensor | None = None,
-                   dt: float | None = None) -> OseenSystem:
+def assemble_oseen(
+    th: TaylorHood, nu: float | torch.Tensor, velocity: torch.Tensor | None = None, dt: float | None = None
+) -> OseenSystem:
     """Assemble the Oseen matrix in one pass over the cells and one scatter.
 
     Args:

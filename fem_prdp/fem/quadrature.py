@@ -63,13 +63,12 @@ _TRIANGLE = {
     1: [(1 / 3, 1.0)],
     2: [(1 / 6, 1 / 3)],
     4: [(0.445948490915965, 0.223381589678011), (0.091576213509771, 0.109951743655322)],
-    5: [(1 / 3, 0.225), (0.470142064105115, 0.132394152788506),
-        (0.101286507323456, 0.125939180544827)],
+    5: [(1 / 3, 0.225), (0.470142064105115, 0.132394152788506), (0.101286507323456, 0.125939180544827)],
 }
 _TET_DEGREE_2 = 0.1381966011250105  # 4 points (b, b, b, 1 - 3b), weights 1/24
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def quadrature(dim: int, degree: int) -> QuadratureRule:
     """A rule on the reference `dim`-simplex exact for polynomials of total degree `degree`."""
     if dim not in (1, 2, 3):

@@ -9,7 +9,6 @@ and renumber the rest compactly.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
@@ -38,9 +37,15 @@ class FunctionSpace:
         jacobians: [n_cells, dim, dim]; det: [n_cells] (positive); inv_jacobians.
     """
 
-    def __init__(self, mesh: Mesh, degree: int = 1, shape: tuple[int, ...] = (),
-                 periodic: list[tuple[str, str]] | None = None,
-                 dtype: torch.dtype = torch.float64, device=None):
+    def __init__(
+        self,
+        mesh: Mesh,
+        degree: int = 1,
+        shape: tuple[int, ...] = (),
+        periodic: list[tuple[str, str]] | None = None,
+        dtype: torch.dtype = torch.float64,
+        device=None,
+    ):
         if degree not in (1, 2):
             raise ValueError(f"FunctionSpace: degree must be 1 or 2, got {degree!r}")
         if shape not in ((), (mesh.dim,)):
@@ -92,7 +97,9 @@ class FunctionSpace:
             a, b = cells[:, i], cells[:, j]
             local.append(torch.searchsorted(keys, torch.minimum(a, b) * n + torch.maximum(a, b)) + n)
         mids = 0.5 * (mesh.points[edges[0]] + mesh.points[edges[1]])
-        return torch.cat([cells, torch.stack(local, 1)], dim=1), torch.cat([mesh.points, mids]).to(torch.float64)
+        return torch.cat([cells, torch.stack(local, 1)], dim=1), torch.cat([mesh.points, mids]).to(
+            torch.float64
+        )
 
     def _raw_boundary_dofs(self, names) -> torch.Tensor:
         """Raw scalar dofs on the named boundaries: facet nodes and (P2) facet edges."""
@@ -105,8 +112,12 @@ class FunctionSpace:
         edges = mesh.edges()
         keys = edges[0] * n + edges[1]
         pairs = [(a, b) for a in range(facets.shape[1]) for b in range(a + 1, facets.shape[1])]
-        k = torch.cat([torch.minimum(facets[:, a], facets[:, b]) * n + torch.maximum(facets[:, a], facets[:, b])
-                       for a, b in pairs])
+        k = torch.cat(
+            [
+                torch.minimum(facets[:, a], facets[:, b]) * n + torch.maximum(facets[:, a], facets[:, b])
+                for a, b in pairs
+            ]
+        )
         return torch.cat([nodes, torch.searchsorted(keys, torch.unique(k)) + n])
 
     def _identify_periodic(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,11 +188,11 @@ class FunctionSpace:
         if bool((lam_min.gather(1, best[:, None]) < -1e-10).any()):
             raise ValueError("evaluate: some points lie outside the mesh")
         ref_pts = ref[torch.arange(len(points)), best]  # [P, dim]
-        vals = torch.stack([basis(ref_pts[i:i + 1], self.degree)[0][:, 0] for i in range(len(points))])
+        vals = torch.stack([basis(ref_pts[i : i + 1], self.degree)[0][:, 0] for i in range(len(points))])
         scalar_dofs = self.scalar_cell_dofs[best]  # [P, L]
         out = []
         for c in range(self.n_components):
-            uc = u[..., c * self.n_scalar_dofs:(c + 1) * self.n_scalar_dofs]
+            uc = u[..., c * self.n_scalar_dofs : (c + 1) * self.n_scalar_dofs]
             out.append((uc[..., scalar_dofs] * vals).sum(-1))
         return out[0] if self.n_components == 1 else torch.stack(out, -1)
 

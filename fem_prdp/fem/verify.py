@@ -32,13 +32,20 @@ BC_KINDS = ("dirichlet", "neumann", "robin", "periodic")
 PI = math.pi
 # Uniform cells per side per (dim, degree) and gmsh h per dim, coarse to fine: fine enough
 # to be in the asymptotic range (3D P1 periodic needs 24 cells per side), small enough for CI.
-UNIFORM_LEVELS = {(1, 1): [8, 16, 32], (1, 2): [8, 16, 32], (2, 1): [8, 16, 32], (2, 2): [8, 16, 32],
-                  (3, 1): [6, 12, 24], (3, 2): [4, 8, 16]}
+UNIFORM_LEVELS = {
+    (1, 1): [8, 16, 32],
+    (1, 2): [8, 16, 32],
+    (2, 1): [8, 16, 32],
+    (2, 2): [8, 16, 32],
+    (3, 1): [6, 12, 24],
+    (3, 2): [4, 8, 16],
+}
 GMSH_LEVELS = {1: [1 / 8, 1 / 16, 1 / 32], 2: [0.2, 0.1, 0.05], 3: [0.25, 0.125, 0.0625]}
-_SIDES = {1: {"left": (0, -1), "right": (0, 1)},
-          2: {"left": (0, -1), "right": (0, 1), "bottom": (1, -1), "top": (1, 1)},
-          3: {"left": (0, -1), "right": (0, 1), "front": (1, -1), "back": (1, 1),
-              "bottom": (2, -1), "top": (2, 1)}}
+_SIDES = {
+    1: {"left": (0, -1), "right": (0, 1)},
+    2: {"left": (0, -1), "right": (0, 1), "bottom": (1, -1), "top": (1, 1)},
+    3: {"left": (0, -1), "right": (0, 1), "front": (1, -1), "back": (1, 1), "bottom": (2, -1), "top": (2, 1)},
+}
 
 
 def _exact(kind: str):
@@ -51,8 +58,10 @@ def _exact(kind: str):
     def grad_u(x):
         s, c = torch.sin(k * x + phase), torch.cos(k * x + phase)
         d = x.shape[-1]
-        return torch.stack([k * c[..., i] * torch.prod(torch.cat([s[..., :i], s[..., i + 1:]], -1), -1)
-                            for i in range(d)], -1)
+        return torch.stack(
+            [k * c[..., i] * torch.prod(torch.cat([s[..., :i], s[..., i + 1 :]], -1), -1) for i in range(d)],
+            -1,
+        )
 
     def minus_lap(x):
         return x.shape[-1] * k**2 * u(x)
@@ -73,8 +82,11 @@ def solve_manufactured(mesh, degree: int, kind: str) -> tuple[float, float, floa
     dim = mesh.dim
     u, grad_u, minus_lap = _exact(kind)
     reaction = kind in ("neumann", "periodic")
-    periodic = [(a, b) for a, b in [("left", "right"), ("front", "back"), ("bottom", "top")]
-                if a in mesh.boundaries] if kind == "periodic" else None
+    periodic = (
+        [(a, b) for a, b in [("left", "right"), ("front", "back"), ("bottom", "top")] if a in mesh.boundaries]
+        if kind == "periodic"
+        else None
+    )
     V = FunctionSpace(mesh, degree, periodic=periodic)
     K = assemble_matrix(stiffness, V)
     f = (lambda x: minus_lap(x) + u(x)) if reaction else minus_lap
@@ -83,8 +95,10 @@ def solve_manufactured(mesh, degree: int, kind: str) -> tuple[float, float, floa
     if kind in ("neumann", "robin"):
         alpha = 1.0 if kind == "robin" else 0.0
         for name, (axis, sign) in _SIDES[dim].items():
+
             def g(x, axis=axis, sign=sign):
                 return sign * grad_u(x)[..., axis] + alpha * u(x)
+
             b = b + assemble_boundary_vector(V, name, g=g)
             if alpha:
                 values = values + assemble_boundary_matrix(V, name, alpha=alpha, like=K).values
@@ -100,8 +114,7 @@ def _slope(hs, errs) -> float:
     return float(np.log(errs[-2] / errs[-1]) / np.log(hs[-2] / hs[-1]))
 
 
-def verify_convergence(dims=(1, 2, 3), degrees=(1, 2), kinds=BC_KINDS,
-                       families=("uniform", "gmsh")) -> dict:
+def verify_convergence(dims=(1, 2, 3), degrees=(1, 2), kinds=BC_KINDS, families=("uniform", "gmsh")) -> dict:
     """The table of observed orders; each row passes when both orders are within 0.15 of
     the expected ones (L2: p + 1, H1: p)."""
     rows = []
@@ -115,11 +128,20 @@ def verify_convergence(dims=(1, 2, 3), degrees=(1, 2), kinds=BC_KINDS,
                     res = [solve_manufactured(m, p, kind) for m in meshes]
                     hs, l2, h1 = zip(*res, strict=True)
                     r_l2, r_h1 = _slope(hs, l2), _slope(hs, h1)
-                    rows.append({
-                        "dim": dim, "mesh": family, "bc": kind, "degree": p,
-                        "h": list(hs), "l2_errors": list(l2), "h1_errors": list(h1),
-                        "l2_order": r_l2, "h1_order": r_h1,
-                        "expected_l2": p + 1, "expected_h1": p,
-                        "ok": abs(r_l2 - (p + 1)) <= 0.15 and abs(r_h1 - p) <= 0.15,
-                    })
+                    rows.append(
+                        {
+                            "dim": dim,
+                            "mesh": family,
+                            "bc": kind,
+                            "degree": p,
+                            "h": list(hs),
+                            "l2_errors": list(l2),
+                            "h1_errors": list(h1),
+                            "l2_order": r_l2,
+                            "h1_order": r_h1,
+                            "expected_l2": p + 1,
+                            "expected_h1": p,
+                            "ok": abs(r_l2 - (p + 1)) <= 0.15 and abs(r_h1 - p) <= 0.15,
+                        }
+                    )
     return {"rows": rows, "ok": all(r["ok"] for r in rows)}

@@ -68,14 +68,21 @@ def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
         t = _median_time(lambda B=B: solve(A, B, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
         multi[str(k)] = {"seconds_per_iter": t, "seconds_per_iter_per_rhs": t / k}
     return {
-        "matrix": name, "n": n, "nnz": nnz,
-        "jacobi_pcg_s_per_iter": ours, "scipy_jacobi_pcg_s_per_iter": scipy_t,
+        "matrix": name,
+        "n": n,
+        "nnz": nnz,
+        "jacobi_pcg_s_per_iter": ours,
+        "scipy_jacobi_pcg_s_per_iter": scipy_t,
         "speedup_vs_scipy": scipy_t / ours,
-        "floor_bytes_per_iter": floor_b, "read_bandwidth_GBps": bw / 1e9,
-        "floor_s_per_iter": floor_t, "ratio_to_floor": ours / floor_t,
-        "spmv_s": spmv_t, "scipy_spmv_s": spmv_scipy,
+        "floor_bytes_per_iter": floor_b,
+        "read_bandwidth_GBps": bw / 1e9,
+        "floor_s_per_iter": floor_t,
+        "ratio_to_floor": ours / floor_t,
+        "spmv_s": spmv_t,
+        "scipy_spmv_s": spmv_scipy,
         "multi_rhs": multi,
-        "rhs16_cost_per_rhs_vs_1": multi["16"]["seconds_per_iter_per_rhs"] / multi["1"]["seconds_per_iter_per_rhs"],
+        "rhs16_cost_per_rhs_vs_1": multi["16"]["seconds_per_iter_per_rhs"]
+        / multi["1"]["seconds_per_iter_per_rhs"],
     }
 
 
@@ -108,8 +115,16 @@ def _bench_gradients(S, ks, repeats: int) -> list[dict]:
             saved, x = _saved_bytes(forward)
             fwd = _median_time(forward, repeats)
             bwd = _median_time(lambda f=forward: f().sum().backward(), repeats) - fwd
-            rows.append({"K": k, "grad": mode, "forward_s": fwd, "backward_s": max(bwd, 0.0),
-                         "backward_over_forward": max(bwd, 0.0) / fwd, "saved_bytes": saved})
+            rows.append(
+                {
+                    "K": k,
+                    "grad": mode,
+                    "forward_s": fwd,
+                    "backward_s": max(bwd, 0.0),
+                    "backward_over_forward": max(bwd, 0.0) / fwd,
+                    "saved_bytes": saved,
+                }
+            )
     return rows
 
 
@@ -119,15 +134,28 @@ def bench_solvers(quick: bool = False, repeats: int = 5) -> dict:
     Args:
         quick: small sizes (for tests); otherwise about 2.5e5 and 1e6 dofs.
     """
-    sizes = ([("laplacian-2d", 64, 2), ("laplacian-3d", 16, 3)] if quick else
-             [("laplacian-2d", 512, 2), ("laplacian-2d", 1000, 2),
-              ("laplacian-3d", 64, 3), ("laplacian-3d", 100, 3)])
+    sizes = (
+        [("laplacian-2d", 64, 2), ("laplacian-3d", 16, 3)]
+        if quick
+        else [
+            ("laplacian-2d", 512, 2),
+            ("laplacian-2d", 1000, 2),
+            ("laplacian-3d", 64, 3),
+            ("laplacian-3d", 100, 3),
+        ]
+    )
     iters = 10 if quick else 50
-    out = {"device": "cpu", "torch_threads": torch.get_num_threads(), "iterations": iters,
-           "matrices": [], "gradients": []}
+    out = {
+        "device": "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "iterations": iters,
+        "matrices": [],
+        "gradients": [],
+    }
     for name, n, dim in sizes:
         out["matrices"].append(_bench_matrix(f"{name} ({n}^{dim})", laplacian(n, dim), iters, repeats))
     grad_n = 32 if quick else 512
-    out["gradients"] = _bench_gradients(laplacian(grad_n, 2), (10, 50) if quick else (10, 50, 200),
-                                        max(repeats // 2, 1))
+    out["gradients"] = _bench_gradients(
+        laplacian(grad_n, 2), (10, 50) if quick else (10, 50, 200), max(repeats // 2, 1)
+    )
     return out

@@ -13,8 +13,15 @@ import torch
 from .sparse import CSRPattern, SparseMatrix
 
 __all__ = [
-    "Preconditioner", "IdentityPreconditioner", "Jacobi", "SSOR", "ILU0", "AMG",
-    "BlockDiagonal", "BlockTriangular", "jacobi",
+    "Preconditioner",
+    "IdentityPreconditioner",
+    "Jacobi",
+    "SSOR",
+    "ILU0",
+    "AMG",
+    "BlockDiagonal",
+    "BlockTriangular",
+    "jacobi",
 ]
 
 
@@ -175,8 +182,14 @@ class AMG(Preconditioner):
     in torch (damped-Jacobi smoothing, dense LU on the coarsest level), so it runs on the
     GPU. Symmetric: transpose() is itself for symmetric A."""
 
-    def __init__(self, A: SparseMatrix, presmooth: int = 1, postsmooth: int = 1,
-                 omega: float = 2.0 / 3.0, max_coarse: int = 500):
+    def __init__(
+        self,
+        A: SparseMatrix,
+        presmooth: int = 1,
+        postsmooth: int = 1,
+        omega: float = 2.0 / 3.0,
+        max_coarse: int = 500,
+    ):
         import pyamg
 
         if A.values.ndim != 1:
@@ -186,9 +199,14 @@ class AMG(Preconditioner):
         self.levels = []
         for lvl in ml.levels[:-1]:
             Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev)
-            self.levels.append((Al, 1.0 / Al.diagonal(),
-                                SparseMatrix.from_scipy(lvl.P, dtype=dt, device=dev),
-                                SparseMatrix.from_scipy(lvl.R, dtype=dt, device=dev)))
+            self.levels.append(
+                (
+                    Al,
+                    1.0 / Al.diagonal(),
+                    SparseMatrix.from_scipy(lvl.P, dtype=dt, device=dev),
+                    SparseMatrix.from_scipy(lvl.R, dtype=dt, device=dev),
+                )
+            )
         coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=dt, device=dev)
         self.coarse_lu = torch.linalg.lu_factor(coarse)
         self.pre, self.post, self.omega = presmooth, postsmooth, omega
@@ -220,7 +238,7 @@ class BlockDiagonal(Preconditioner):
         self.n_u, self.velocity, self.schur = n_u, velocity, schur
 
     def apply(self, r):
-        return torch.cat([self.velocity(r[:, : self.n_u]), self.schur(r[:, self.n_u:])], dim=-1)
+        return torch.cat([self.velocity(r[:, : self.n_u]), self.schur(r[:, self.n_u :])], dim=-1)
 
     def transpose(self):
         return BlockDiagonal(self.n_u, self.velocity.transpose(), self.schur.transpose())
@@ -230,12 +248,18 @@ class BlockTriangular(Preconditioner):
     """Upper block-triangular [[P_u^-1, B^T], [0, -S]]^-1 for [[A, B^T], [B, 0]]
     (for GMRES): z_p = -S^-1 r_p, z_u = P_u (r_u - B^T z_p)."""
 
-    def __init__(self, n_u: int, velocity: Preconditioner, schur: Preconditioner, Bt: SparseMatrix,
-                 _lower: bool = False):
+    def __init__(
+        self,
+        n_u: int,
+        velocity: Preconditioner,
+        schur: Preconditioner,
+        Bt: SparseMatrix,
+        _lower: bool = False,
+    ):
         self.n_u, self.velocity, self.schur, self.Bt, self.lower = n_u, velocity, schur, Bt, _lower
 
     def apply(self, r):
-        ru, rp = r[:, : self.n_u], r[:, self.n_u:]
+        ru, rp = r[:, : self.n_u], r[:, self.n_u :]
         if not self.lower:
             zp = -self.schur(rp)
             zu = self.velocity(ru - self.Bt.matvec(zp))
@@ -245,5 +269,6 @@ class BlockTriangular(Preconditioner):
         return torch.cat([zu, zp], dim=-1)
 
     def transpose(self):
-        return BlockTriangular(self.n_u, self.velocity.transpose(), self.schur.transpose(), self.Bt,
-                               _lower=not self.lower)
+        return BlockTriangular(
+            self.n_u, self.velocity.transpose(), self.schur.transpose(), self.Bt, _lower=not self.lower
+        )

@@ -78,8 +78,14 @@ class _ImplicitSolve(torch.autograd.Function):
         values, x = ctx.saved_tensors
         pattern = ctx.pattern
         t, perm = pattern.transpose()
-        lam, adj_info = _run(t, values[..., perm], grad_x, torch.zeros_like(grad_x),
-                             ctx.adjoint_solver, ctx.precond.transpose())
+        lam, adj_info = _run(
+            t,
+            values[..., perm],
+            grad_x,
+            torch.zeros_like(grad_x),
+            ctx.adjoint_solver,
+            ctx.precond.transpose(),
+        )
         ctx.info.adjoint.append(adj_info)
         grad_values = None
         if ctx.needs_input_grad[0]:

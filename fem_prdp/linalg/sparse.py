@@ -78,8 +78,9 @@ class CSRPattern:
         if "T" not in self._cache:
             row, col = self.row_indices(), self.col.long()
             perm = torch.argsort(col * self.shape[0] + row)
-            t, _ = CSRPattern.from_coo(col[perm], row[perm], (self.shape[1], self.shape[0]),
-                                       device=self.device)
+            t, _ = CSRPattern.from_coo(
+                col[perm], row[perm], (self.shape[1], self.shape[0]), device=self.device
+            )
             t._cache["T"] = (self, torch.argsort(perm))
             self._cache["T"] = (t, perm)
         return self._cache["T"]
@@ -114,8 +115,7 @@ class CSRPattern:
         return CSRPattern(self.crow.to(device), self.col.to(device), self.shape)
 
     def csr_tensor(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.shape,
-                                       check_invariants=False)
+        return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.shape, check_invariants=False)
 
 
 def _product(pattern: CSRPattern, values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -248,9 +248,7 @@ class SparseMatrix:
                 f"matvec: x has {xb.shape[-1]} entries per sample, expected n_cols = {self.shape[1]}"
             )
         if self.batch_size is not None and xb.shape[0] != self.batch_size:
-            raise ValueError(
-                f"matvec: x has batch {xb.shape[0]}, but the matrix batch is {self.batch_size}"
-            )
+            raise ValueError(f"matvec: x has batch {xb.shape[0]}, but the matrix batch is {self.batch_size}")
         y = spmv(self.pattern, self.values, xb)
         return y[0] if squeeze else y
 
@@ -303,8 +301,9 @@ class SparseMatrix:
         if key not in cache:
             row, col = self.pattern.row_indices(), self.pattern.col.long()
             sel = torch.nonzero((row >= r0) & (row < r1) & (col >= c0) & (col < c1)).reshape(-1)
-            pattern, _ = CSRPattern.from_coo(row[sel].cpu() - r0, col[sel].cpu() - c0,
-                                             (r1 - r0, c1 - c0), device=self.device)
+            pattern, _ = CSRPattern.from_coo(
+                row[sel].cpu() - r0, col[sel].cpu() - c0, (r1 - r0, c1 - c0), device=self.device
+            )
             cache[key] = (pattern, sel)
         pattern, sel = cache[key]
         return SparseMatrix(pattern, self.values[..., sel])

@@ -23,8 +23,11 @@ def laplacian(n: int, dim: int = 2) -> sp.csr_matrix:
     if dim == 2:
         return (sp.kron(eye, one) + sp.kron(one, eye)).tocsr()
     if dim == 3:
-        return (sp.kron(sp.kron(eye, eye), one) + sp.kron(sp.kron(eye, one), eye)
-                + sp.kron(sp.kron(one, eye), eye)).tocsr()
+        return (
+            sp.kron(sp.kron(eye, eye), one)
+            + sp.kron(sp.kron(eye, one), eye)
+            + sp.kron(sp.kron(one, eye), eye)
+        ).tocsr()
     raise ValueError(f"laplacian: dim must be 1, 2 or 3, got {dim}")
 
 

@@ -29,11 +29,26 @@ def _cases():
 
     block = BlockDiagonal(n_u, AMG(K, max_coarse=20), _Scaled())
     return [
-        ("laplacian-2d", lap, [("cg", None), ("cg", "jacobi"), ("cg", "ssor"), ("cg", "ilu0"),
-                               ("cg", "amg"), ("minres", "jacobi"), ("gmres", "ilu0"), ("bicgstab", "amg")]),
+        (
+            "laplacian-2d",
+            lap,
+            [
+                ("cg", None),
+                ("cg", "jacobi"),
+                ("cg", "ssor"),
+                ("cg", "ilu0"),
+                ("cg", "amg"),
+                ("minres", "jacobi"),
+                ("gmres", "ilu0"),
+                ("bicgstab", "amg"),
+            ],
+        ),
         ("laplacian-3d", lap3, [("cg", "jacobi"), ("cg", "amg"), ("gmres", "jacobi")]),
-        ("convection-diffusion", cd, [("gmres", None), ("gmres", "ilu0"), ("bicgstab", "jacobi"),
-                                      ("bicgstab", "ssor")]),
+        (
+            "convection-diffusion",
+            cd,
+            [("gmres", None), ("gmres", "ilu0"), ("bicgstab", "jacobi"), ("bicgstab", "ssor")],
+        ),
         ("saddle-point", sad, [("minres", None), ("minres", block), ("gmres", block)]),
     ]
 
@@ -54,28 +69,42 @@ def verify_solvers() -> dict:
             label = pc if isinstance(pc, str) or pc is None else type(pc).__name__.lower()
             x, info = solve(A, b, _SOLVERS[method](rtol=1e-12, max_iters=5000), P)
             err = float((x - ref).norm() / ref.norm())
-            rows.append({
-                "matrix": name, "n": A.shape[0], "solver": method, "precond": label or "none",
-                "status": info.status.name, "iterations": int(info.n_iters),
-                "relative_error": err, "relative_residual": float(info.relative_residual),
-                "ok": info.status == SolveStatus.CONVERGED and err < 1e-10,
-            })
+            rows.append(
+                {
+                    "matrix": name,
+                    "n": A.shape[0],
+                    "solver": method,
+                    "precond": label or "none",
+                    "status": info.status.name,
+                    "iterations": int(info.n_iters),
+                    "relative_error": err,
+                    "relative_residual": float(info.relative_residual),
+                    "ok": info.status == SolveStatus.CONVERGED and err < 1e-10,
+                }
+            )
     grads = _gradient_checks()
-    return {"solves": rows, "gradients": grads,
-            "ok": all(r["ok"] for r in rows) and all(g["ok"] for g in grads)}
+    return {
+        "solves": rows,
+        "gradients": grads,
+        "ok": all(r["ok"] for r in rows) and all(g["ok"] for g in grads),
+    }
 
 
 def _gradient_checks() -> list[dict]:
     out = []
     A = SparseMatrix.from_scipy(laplacian(4, 2))
     cd = SparseMatrix.from_scipy(convection_diffusion(4))
-    for name, M, solver in [("cg", A, CG(rtol=0.0, max_iters=6)),
-                            ("gmres", cd, GMRES(rtol=0.0, max_iters=6, restart=3))]:
+    for name, M, solver in [
+        ("cg", A, CG(rtol=0.0, max_iters=6)),
+        ("gmres", cd, GMRES(rtol=0.0, max_iters=6, restart=3)),
+    ]:
         v = M.values.clone().requires_grad_(True)
         b = torch.linspace(0, 1, M.shape[0], dtype=torch.float64).requires_grad_(True)
         ok = torch.autograd.gradcheck(
             lambda v, b, M=M, solver=solver: solve(M.with_values(v), b, solver, grad="unrolled")[0],
-            (v, b), raise_exception=False)
+            (v, b),
+            raise_exception=False,
+        )
         out.append({"check": f"unrolled gradcheck ({name}, K=6)", "ok": bool(ok), "error": None})
         v = M.values.clone().requires_grad_(True)
         b = b.detach().clone().requires_grad_(True)
@@ -84,7 +113,10 @@ def _gradient_checks() -> list[dict]:
         x.pow(2).sum().backward()
         vd, bd = M.values.clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
         torch.linalg.solve(M.with_values(vd).to_dense(), bd).pow(2).sum().backward()
-        err = float(max((v.grad - vd.grad).norm() / vd.grad.norm(), (b.grad - bd.grad).norm() / bd.grad.norm()))
-        out.append({"check": f"implicit vs dense adjoint ({name}, converged)", "ok": err < 1e-8,
-                    "error": err})
+        err = float(
+            max((v.grad - vd.grad).norm() / vd.grad.norm(), (b.grad - bd.grad).norm() / bd.grad.norm())
+        )
+        out.append(
+            {"check": f"implicit vs dense adjoint ({name}, converged)", "ok": err < 1e-8, "error": err}
+        )
     return out

@@ -107,7 +107,10 @@ def _side_rules_2d(width: float, height: float) -> list[Rule]:
 def rectangle(h: float = 0.1, width: float = 1.0, height: float = 1.0) -> Mesh:
     """[0, width] x [0, height]; boundaries `left`, `right`, `bottom`, `top`."""
     return _build(
-        "rectangle", 2, h, _side_rules_2d(width, height),
+        "rectangle",
+        2,
+        h,
+        _side_rules_2d(width, height),
         lambda gmsh: gmsh.model.occ.addRectangle(0, 0, 0, width, height),
     )
 
@@ -117,9 +120,12 @@ def box(h: float = 0.2, size: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> M
     `bottom`/`top` (z)."""
     a, b, c = size
     rules = [
-        ("left", _at(0, 0.0)), ("right", _at(0, a)),
-        ("front", _at(1, 0.0)), ("back", _at(1, b)),
-        ("bottom", _at(2, 0.0)), ("top", _at(2, c)),
+        ("left", _at(0, 0.0)),
+        ("right", _at(0, a)),
+        ("front", _at(1, 0.0)),
+        ("back", _at(1, b)),
+        ("bottom", _at(2, 0.0)),
+        ("top", _at(2, c)),
     ]
     return _build("box", 3, h, rules, lambda gmsh: gmsh.model.occ.addBox(0, 0, 0, a, b, c))
 
@@ -127,7 +133,10 @@ def box(h: float = 0.2, size: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> M
 def disk(h: float = 0.1, radius: float = 1.0) -> Mesh:
     """Disk of `radius` centred at the origin; boundary `boundary`."""
     return _build(
-        "disk", 2, h, [("boundary", lambda bb: True)],
+        "disk",
+        2,
+        h,
+        [("boundary", lambda bb: True)],
         lambda gmsh: gmsh.model.occ.addDisk(0, 0, 0, radius, radius),
     )
 
@@ -150,7 +159,10 @@ def l_shape(h: float = 0.1) -> Mesh:
 def cavity(h: float = 0.05, size: float = 1.0) -> Mesh:
     """Lid-driven cavity [0, size]^2: boundaries `lid` (y = size) and `walls`."""
     return _build(
-        "cavity", 2, h, [("lid", _at(1, size)), ("walls", lambda bb: True)],
+        "cavity",
+        2,
+        h,
+        [("lid", _at(1, size)), ("walls", lambda bb: True)],
         lambda gmsh: gmsh.model.occ.addRectangle(0, 0, 0, size, size),
     )
 
@@ -170,8 +182,9 @@ def channel_cylinder(h: float = 0.05, h_cylinder: float | None = None) -> Mesh:
     def make(gmsh):
         occ = gmsh.model.occ
         (cx, cy), r = g["center"], g["radius"]
-        occ.cut([(2, occ.addRectangle(0, 0, 0, g["length"], g["height"]))],
-                [(2, occ.addDisk(cx, cy, 0, r, r))])
+        occ.cut(
+            [(2, occ.addRectangle(0, 0, 0, g["length"], g["height"]))], [(2, occ.addDisk(cx, cy, 0, r, r))]
+        )
         occ.synchronize()
         _refine_near(gmsh, 1, lambda bb: bb[3] < 0.3 and bb[0] > 0.1, hc, h, 4 * r)
 
@@ -196,8 +209,7 @@ def channel_cylinder_3d(h: float = 0.1, h_cylinder: float | None = None) -> Mesh
     def make(gmsh):
         occ = gmsh.model.occ
         (cx, cy), r = g["center"], g["radius"]
-        occ.cut([(3, occ.addBox(0, 0, 0, g["length"], H, H))],
-                [(3, occ.addCylinder(cx, cy, 0, 0, 0, H, r))])
+        occ.cut([(3, occ.addBox(0, 0, 0, g["length"], H, H))], [(3, occ.addCylinder(cx, cy, 0, 0, 0, H, r))])
         occ.synchronize()
         _refine_near(gmsh, 2, lambda bb: bb[0] > 0.1 and bb[3] < 1.0, hc, h, 4 * r)
 

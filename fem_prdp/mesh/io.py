@@ -27,9 +27,18 @@ __all__ = ["read_mesh", "write_mesh", "from_meshio", "SUPPORTED_SUFFIXES"]
 SUPPORTED_SUFFIXES = (".msh", ".vtu", ".xdmf")
 _DIM_OF_TYPE = {"vertex": 0, "line": 1, "triangle": 2, "tetra": 3}
 _NONLINEAR_OR_NONSIMPLEX = {
-    "line3": 1, "triangle6": 2, "quad": 2, "quad8": 2, "quad9": 2, "polygon": 2,
-    "tetra10": 3, "hexahedron": 3, "hexahedron20": 3, "hexahedron27": 3,
-    "wedge": 3, "pyramid": 3,
+    "line3": 1,
+    "triangle6": 2,
+    "quad": 2,
+    "quad8": 2,
+    "quad9": 2,
+    "polygon": 2,
+    "tetra10": 3,
+    "hexahedron": 3,
+    "hexahedron20": 3,
+    "hexahedron27": 3,
+    "wedge": 3,
+    "pyramid": 3,
 }
 _GROUPS_PREFIX = "fem_prdp:groups="
 _MESHIO_FORMAT = {".msh": "gmsh", ".vtu": "vtu", ".xdmf": "xdmf"}
@@ -46,9 +55,7 @@ def _check_suffix(path: Path, verb: str) -> str:
     return suffix
 
 
-def read_mesh(
-    path: str | os.PathLike, *, repair: bool = False, require_boundaries: bool = True
-) -> Mesh:
+def read_mesh(path: str | os.PathLike, *, repair: bool = False, require_boundaries: bool = True) -> Mesh:
     """Read and validate a simplex mesh.
 
     Args:
@@ -85,7 +92,7 @@ def _groups_from_marker(cell_data: dict) -> dict[str, list[int]]:
     for key in cell_data:
         if key.startswith(_GROUPS_PREFIX):
             out = {}
-            for item in key[len(_GROUPS_PREFIX):].split(";"):
+            for item in key[len(_GROUPS_PREFIX) :].split(";"):
                 if item:
                     name, tag, dim = item.rsplit(":", 2)
                     out[name] = [int(tag), int(dim)]
@@ -158,9 +165,7 @@ def from_meshio(raw: meshio.Mesh, source: str = "<meshio>") -> Mesh:
     subdomains = {k: int(v[0]) for k, v in field_data.items() if int(v[1]) == top}
     cell_tag_arr = cat(cell_tags, 0)
     point_data = {
-        k: torch.as_tensor(np.asarray(v))
-        for k, v in raw.point_data.items()
-        if not k.startswith("gmsh:")
+        k: torch.as_tensor(np.asarray(v)) for k, v in raw.point_data.items() if not k.startswith("gmsh:")
     }
     return Mesh(
         points=torch.as_tensor(points),
@@ -294,9 +299,7 @@ def _write_msh_with_gmsh(mesh: Mesh, path: Path, version: str) -> None:
         cell_elem_tags[order] = np.arange(next_elem, next_elem + mesh.n_cells)
         for i, tag in enumerate(np.unique(ctags)):
             sel = np.nonzero(ctags == tag)[0]
-            gmsh.model.mesh.addElementsByType(
-                i + 1, _GMSH_TYPE[d], cell_elem_tags[sel], cells[sel].ravel()
-            )
+            gmsh.model.mesh.addElementsByType(i + 1, _GMSH_TYPE[d], cell_elem_tags[sel], cells[sel].ravel())
             names = [k for k, v in sub.items() if v == tag]
             gmsh.model.addPhysicalGroup(d, [i + 1], int(tag), names[0] if names else "")
         gmsh.option.setNumber("Mesh.MshFileVersion", float(version))

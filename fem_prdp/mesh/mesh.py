@@ -196,16 +196,14 @@ class Mesh:
             v = torch.as_tensor(v)
             if v.shape[0] != self.n_nodes:
                 raise MeshError(
-                    f"with_data: point field {k!r} has {v.shape[0]} rows, expected n_nodes = "
-                    f"{self.n_nodes}"
+                    f"with_data: point field {k!r} has {v.shape[0]} rows, expected n_nodes = {self.n_nodes}"
                 )
             pd[k] = v
         for k, v in (cell_data or {}).items():
             v = torch.as_tensor(v)
             if v.shape[0] != self.n_cells:
                 raise MeshError(
-                    f"with_data: cell field {k!r} has {v.shape[0]} rows, expected n_cells = "
-                    f"{self.n_cells}"
+                    f"with_data: cell field {k!r} has {v.shape[0]} rows, expected n_cells = {self.n_cells}"
                 )
             cd[k] = v
         return replace(self, point_data=pd, cell_data=cd)
@@ -225,8 +223,7 @@ def simplex_volumes(points: torch.Tensor, cells: torch.Tensor, signed: bool = Fa
     jac = (p[:, 1:] - p[:, :1]).transpose(1, 2)  # [n, dim, d]
     if jac.shape[1] != d:
         raise MeshError(
-            f"simplex_volumes: {d}-simplices need {d}D points for a signed volume, "
-            f"got {jac.shape[1]}D points"
+            f"simplex_volumes: {d}-simplices need {d}D points for a signed volume, got {jac.shape[1]}D points"
         )
     vol = torch.linalg.det(jac) / math.factorial(d)
     return vol if signed else vol.abs()

@@ -67,9 +67,7 @@ def mesh_quality(mesh: Mesh, bins: int = 10) -> MeshQuality:
     """Quality statistics of `mesh` (see `MeshQuality`)."""
     p = mesh.points[mesh.cells].to(torch.float64)
     n = mesh.cells.shape[1]
-    edges = torch.stack(
-        [(p[:, a] - p[:, b]).norm(dim=1) for a in range(n) for b in range(a + 1, n)], 1
-    )
+    edges = torch.stack([(p[:, a] - p[:, b]).norm(dim=1) for a in range(n) for b in range(a + 1, n)], 1)
     longest = edges.max(dim=1).values
     vol = mesh.cell_volumes().to(torch.float64)
     d = mesh.dim

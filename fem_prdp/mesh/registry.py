@@ -28,24 +28,33 @@ GENERATORS: dict[str, tuple[Callable[[float], Mesh], float, str]] = {
     "l-shape": (g.l_shape, 0.1, "[-1,1]^2 minus [0,1]x[-1,0] (gmsh); reentrant, outer"),
     "cavity": (g.cavity, 0.05, "lid-driven cavity, unit square (gmsh); lid, walls"),
     "channel-cylinder": (
-        g.channel_cylinder, 0.05, "DFG 2D channel with cylinder (gmsh); inlet, outlet, walls, cylinder"
+        g.channel_cylinder,
+        0.05,
+        "DFG 2D channel with cylinder (gmsh); inlet, outlet, walls, cylinder",
     ),
     "channel-cylinder-3d": (
-        g.channel_cylinder_3d, 0.1,
+        g.channel_cylinder_3d,
+        0.1,
         "DFG 3D channel with cylinder (gmsh); inlet, outlet, walls, cylinder",
     ),
     "uniform-interval": (
-        lambda h: uniform_interval(_cells_for(h)), 1 / 32, "uniform interval, n = 1/h cells"
+        lambda h: uniform_interval(_cells_for(h)),
+        1 / 32,
+        "uniform interval, n = 1/h cells",
     ),
     "uniform-rectangle": (
-        lambda h: uniform_rectangle(_cells_for(h)), 1 / 16, "uniform unit square, right diagonals"
+        lambda h: uniform_rectangle(_cells_for(h)),
+        1 / 16,
+        "uniform unit square, right diagonals",
     ),
     "uniform-rectangle-left": (
-        lambda h: uniform_rectangle(_cells_for(h), diagonal="left"), 1 / 16,
+        lambda h: uniform_rectangle(_cells_for(h), diagonal="left"),
+        1 / 16,
         "uniform unit square, left diagonals",
     ),
     "uniform-rectangle-crossed": (
-        lambda h: uniform_rectangle(_cells_for(h), diagonal="crossed"), 1 / 16,
+        lambda h: uniform_rectangle(_cells_for(h), diagonal="crossed"),
+        1 / 16,
         "uniform unit square, crossed diagonals",
     ),
     "uniform-box": (lambda h: uniform_box(_cells_for(h)), 1 / 8, "uniform unit cube, 6 tets per cube"),

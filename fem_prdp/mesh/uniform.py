@@ -42,8 +42,7 @@ def uniform_interval(n: int, length: float = 1.0, dtype=torch.float64) -> Mesh:
     cells = torch.stack([ids, ids + 1], dim=1)
     facets = torch.tensor([[0], [n]])
     return validate(
-        Mesh(points, cells, facets, torch.tensor([1, 2]), dict(_TAGS_1D),
-             source=f"uniform_interval(n={n})")
+        Mesh(points, cells, facets, torch.tensor([1, 2]), dict(_TAGS_1D), source=f"uniform_interval(n={n})")
     )
 
 
@@ -76,15 +75,17 @@ def uniform_rectangle(
     elif diagonal == "left":
         cells = torch.cat([torch.stack([v00, v10, v01], 1), torch.stack([v10, v11, v01], 1)])
     else:
-        centre_pts = torch.stack(
-            [(i.to(dtype) + 0.5) * width / nx, (j.to(dtype) + 0.5) * height / ny], dim=1
-        )
+        centre_pts = torch.stack([(i.to(dtype) + 0.5) * width / nx, (j.to(dtype) + 0.5) * height / ny], dim=1)
         c = points.shape[0] + torch.arange(nx * ny)
         points = torch.cat([points, centre_pts])
-        cells = torch.cat([
-            torch.stack([v00, v10, c], 1), torch.stack([v10, v11, c], 1),
-            torch.stack([v11, v01, c], 1), torch.stack([v01, v00, c], 1),
-        ])
+        cells = torch.cat(
+            [
+                torch.stack([v00, v10, c], 1),
+                torch.stack([v10, v11, c], 1),
+                torch.stack([v11, v01, c], 1),
+                torch.stack([v01, v00, c], 1),
+            ]
+        )
     ix, iy = torch.arange(nx), torch.arange(ny)
     sides = {
         "left": torch.stack([(nx + 1) * iy, (nx + 1) * (iy + 1)], 1),
@@ -95,8 +96,14 @@ def uniform_rectangle(
     facets = torch.cat(list(sides.values()))
     tags = torch.cat([torch.full((len(f),), _TAGS_2D[k]) for k, f in sides.items()])
     return validate(
-        Mesh(points, cells, facets, tags, dict(_TAGS_2D),
-             source=f"uniform_rectangle(nx={nx}, ny={ny}, diagonal={diagonal})")
+        Mesh(
+            points,
+            cells,
+            facets,
+            tags,
+            dict(_TAGS_2D),
+            source=f"uniform_rectangle(nx={nx}, ny={ny}, diagonal={diagonal})",
+        )
     )
 
 
@@ -104,7 +111,12 @@ def uniform_rectangle(
 # 0 -> 7; corners numbered bit-wise (x = bit 0, y = bit 1, z = bit 2). Conforming across
 # neighbouring cubes because every cube is split the same way.
 _KUHN = [
-    (0, 1, 3, 7), (0, 1, 5, 7), (0, 2, 3, 7), (0, 2, 6, 7), (0, 4, 5, 7), (0, 4, 6, 7),
+    (0, 1, 3, 7),
+    (0, 1, 5, 7),
+    (0, 2, 3, 7),
+    (0, 2, 6, 7),
+    (0, 4, 5, 7),
+    (0, 4, 6, 7),
 ]
 
 
@@ -141,8 +153,14 @@ def uniform_box(
         tags[(coord == lengths[axis]).all(1)] = _TAGS_3D[high]
     order = torch.argsort(tags, stable=True)
     names = sorted(_TAGS_3D, key=_TAGS_3D.get)
-    mesh = Mesh(points, cells, ext[order], tags[order], {k: _TAGS_3D[k] for k in names},
-                source=f"uniform_box(nx={nx}, ny={ny}, nz={nz})")
+    mesh = Mesh(
+        points,
+        cells,
+        ext[order],
+        tags[order],
+        {k: _TAGS_3D[k] for k in names},
+        source=f"uniform_box(nx={nx}, ny={ny}, nz={nz})",
+    )
     # Kuhn tetrahedra alternate orientation: orient them all positively.
     mesh, _ = repair(mesh)
     return validate(mesh)

@@ -49,9 +49,7 @@ def find_problems(mesh: Mesh, require_boundaries: bool = True) -> list[str]:
         return problems
     out_of_range = np.nonzero(((cells < 0) | (cells >= n)).any(axis=1))[0]
     if len(out_of_range):
-        problems.append(
-            f"cells {_ids(out_of_range)} reference point ids outside 0..{n - 1}"
-        )
+        problems.append(f"cells {_ids(out_of_range)} reference point ids outside 0..{n - 1}")
         return problems  # geometry checks below would index out of range
     facets = as_index_array(mesh.facets)
     if facets.size and ((facets < 0) | (facets >= n)).any():

@@ -51,8 +51,13 @@ def plot_mesh(
     else:
         shown = grid
     plotter.add_mesh(
-        shown, scalars=scalars, show_edges=show_edges, color=None if scalars else "lightsteelblue",
-        edge_color="black", line_width=2 if mesh.dim == 1 else 1, cmap="viridis",
+        shown,
+        scalars=scalars,
+        show_edges=show_edges,
+        color=None if scalars else "lightsteelblue",
+        edge_color="black",
+        line_width=2 if mesh.dim == 1 else 1,
+        cmap="viridis",
     )
     if title:
         plotter.add_text(title, font_size=10, color="black")

@@ -5,8 +5,16 @@ import torch
 
 import fem_prdp.mesh as M
 from fem_prdp.fem import (
-    Field, FunctionSpace, advection, assemble_matrix, assemble_vector, block_matrix, lumped_mass,
-    mass, source, stiffness,
+    Field,
+    FunctionSpace,
+    advection,
+    assemble_matrix,
+    assemble_vector,
+    block_matrix,
+    lumped_mass,
+    mass,
+    source,
+    stiffness,
 )
 
 from .reference import dense_matrix
@@ -69,7 +77,8 @@ def test_load_vector_integrates_the_source():
     f = Field(V, V.interpolate(lambda x: x[:, 0] ** 2))
     # integral of x^2 over the polygonal disk = sum over cells, exact for P2 data
     assert float(assemble_vector(source, V, f=f).sum()) == pytest.approx(
-        float(assemble_matrix(mass, V).matvec(f.values).sum()), rel=1e-12)
+        float(assemble_matrix(mass, V).matvec(f.values).sum()), rel=1e-12
+    )
 
 
 def test_lumped_mass_is_diagonal_with_the_cell_measure():
@@ -101,8 +110,9 @@ def test_stiffness_gradient_in_a_cellwise_coefficient_passes_gradcheck():
     kappa = torch.rand(V.mesh.n_cells, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda k: assemble_matrix(stiffness, V, kappa=k).values, (kappa,))
     f = torch.rand(V.n_dofs, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda k, f: assemble_matrix(stiffness, V, kappa=Field(V, f)).values,
-                                    (kappa, f))
+    assert torch.autograd.gradcheck(
+        lambda k, f: assemble_matrix(stiffness, V, kappa=Field(V, f)).values, (kappa, f)
+    )
 
 
 def test_bad_coefficient_shape_is_a_clear_error():
@@ -119,8 +129,12 @@ def test_fast_local_kernels_equal_the_generic_integrand(form_name):
 
     from fem_prdp.fem import divergence_coupling
 
-    form = {"mass": mass, "stiffness": stiffness, "advection": advection,
-            "divergence": divergence_coupling(1)}[form_name]
+    form = {
+        "mass": mass,
+        "stiffness": stiffness,
+        "advection": advection,
+        "divergence": divergence_coupling(1),
+    }[form_name]
     generic = replace(form, local=None)
     mesh = M.disk(h=0.5)
     V, Q, W = FunctionSpace(mesh, 2), FunctionSpace(mesh, 1), FunctionSpace(mesh, 2, shape=(2,))
@@ -129,11 +143,16 @@ def test_fast_local_kernels_equal_the_generic_integrand(form_name):
         assert torch.allclose(fast, slow, rtol=1e-13, atol=1e-15)
         return
     key = {"mass": "rho", "stiffness": "kappa", "advection": "velocity"}[form_name]
-    coefs = [1.0, torch.rand(3, mesh.n_cells, dtype=torch.float64),
-             Field(V, torch.rand(V.n_dofs, dtype=torch.float64))]
+    coefs = [
+        1.0,
+        torch.rand(3, mesh.n_cells, dtype=torch.float64),
+        Field(V, torch.rand(V.n_dofs, dtype=torch.float64)),
+    ]
     if form_name == "advection":
-        coefs = [Field(W, torch.rand(W.n_dofs, dtype=torch.float64)),
-                 Field(W, torch.rand(2, W.n_dofs, dtype=torch.float64))]
+        coefs = [
+            Field(W, torch.rand(W.n_dofs, dtype=torch.float64)),
+            Field(W, torch.rand(2, W.n_dofs, dtype=torch.float64)),
+        ]
     for coef in coefs:
         fast = assemble_matrix(form, V, **{key: coef}).values
         slow = assemble_matrix(generic, V, **{key: coef}).values

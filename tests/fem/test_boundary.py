@@ -7,8 +7,14 @@ import torch
 
 import fem_prdp.mesh as M
 from fem_prdp.fem import (
-    FunctionSpace, apply_dirichlet, assemble_boundary_vector, assemble_matrix, dirichlet_dofs,
-    lumped_mass, pin_dof, stiffness,
+    FunctionSpace,
+    apply_dirichlet,
+    assemble_boundary_vector,
+    assemble_matrix,
+    dirichlet_dofs,
+    lumped_mass,
+    pin_dof,
+    stiffness,
 )
 from fem_prdp.linalg import CG, solve
 from fem_prdp.linalg.stencils import laplacian

@@ -14,8 +14,11 @@ def table():
 
 
 def test_every_row_has_the_expected_orders(table):
-    bad = [f"{r['dim']}D {r['mesh']} {r['bc']} P{r['degree']}: L2 {r['l2_order']:.2f} "
-           f"H1 {r['h1_order']:.2f}" for r in table["rows"] if not r["ok"]]
+    bad = [
+        f"{r['dim']}D {r['mesh']} {r['bc']} P{r['degree']}: L2 {r['l2_order']:.2f} H1 {r['h1_order']:.2f}"
+        for r in table["rows"]
+        if not r["ok"]
+    ]
     assert not bad, "\n".join(bad)
 
 

@@ -23,8 +23,11 @@ def test_velocity_block_is_mass_over_dt_plus_viscous_plus_convection(cavity):
     sys = assemble_oseen(th, nu=0.1, velocity=w, dt=0.5)
     A = sys.velocity_block().to_dense().numpy()
     V = th.scalar_velocity
-    ref = (dense_matrix(V, "mass") / 0.5 + 0.1 * dense_matrix(V, "stiffness")
-           + dense_matrix(V, "advection", velocity=lambda x: [1 + x[1], 2 - x[0]]))
+    ref = (
+        dense_matrix(V, "mass") / 0.5
+        + 0.1 * dense_matrix(V, "stiffness")
+        + dense_matrix(V, "advection", velocity=lambda x: [1 + x[1], 2 - x[0]])
+    )
     n = V.n_dofs
     assert abs(A[:n, :n] - ref).max() < 1e-12 * abs(ref).max()
     assert abs(A[n:, n:] - ref).max() < 1e-12 * abs(ref).max()
@@ -72,7 +75,9 @@ def test_taylor_hood_saddle_point_solve_matches_dense_direct(cavity, method):
     Auu = A.block(slice(0, th.n_u), slice(0, th.n_u))
     schur = Jacobi(sys.pressure_mass)  # S ~ M_p / nu with nu = 1
     if method == "gmres":
-        P = BlockTriangular(th.n_u, AMG(Auu, max_coarse=50), schur, A.block(slice(0, th.n_u), slice(th.n_u, None)))
+        P = BlockTriangular(
+            th.n_u, AMG(Auu, max_coarse=50), schur, A.block(slice(0, th.n_u), slice(th.n_u, None))
+        )
         solver = GMRES(rtol=1e-12, max_iters=500, restart=100)
     else:
         P = BlockDiagonal(th.n_u, AMG(Auu, max_coarse=50), schur)

@@ -11,10 +11,15 @@ from .cases import as_sparse, p1_matrices
 SOLVER_FOR = {"fem_stiffness": CG, "fem_advection_diffusion": GMRES}
 
 
-@pytest.mark.parametrize("matrix,solver_cls", [
-    ("fem_stiffness", CG), ("fem_stiffness", MINRES),
-    ("fem_advection_diffusion", GMRES), ("fem_advection_diffusion", BiCGStab),
-])
+@pytest.mark.parametrize(
+    "matrix,solver_cls",
+    [
+        ("fem_stiffness", CG),
+        ("fem_stiffness", MINRES),
+        ("fem_advection_diffusion", GMRES),
+        ("fem_advection_diffusion", BiCGStab),
+    ],
+)
 def test_unrolled_gradients_pass_gradcheck(matrix, solver_cls):
     A = as_sparse(matrix)
     n = A.shape[0]

@@ -26,7 +26,10 @@ from .cases import MATRICES, SOLVERS_FOR, as_sparse, saddle_point
 
 SOLVERS = {"cg": CG, "minres": MINRES, "gmres": GMRES, "bicgstab": BiCGStab}
 PRECONDS = {
-    "none": lambda A: None, "jacobi": Jacobi, "ssor": SSOR, "ilu0": ILU0,
+    "none": lambda A: None,
+    "jacobi": Jacobi,
+    "ssor": SSOR,
+    "ilu0": ILU0,
     "amg": lambda A: AMG(A, max_coarse=10),
 }
 CASES = [(m, s) for m, (_, kind) in MATRICES.items() for s in SOLVERS_FOR[kind]]
@@ -74,8 +77,11 @@ def test_block_preconditioned_saddle_point_matches_dense(pc_kind, method):
             return out
 
     P_u, P_s = AMG(K, max_coarse=10), DenseInverse(schur)
-    P = (BlockDiagonal(n_u, P_u, P_s) if pc_kind == "diagonal"
-         else BlockTriangular(n_u, P_u, P_s, A.block(slice(0, n_u), slice(n_u, None))))
+    P = (
+        BlockDiagonal(n_u, P_u, P_s)
+        if pc_kind == "diagonal"
+        else BlockTriangular(n_u, P_u, P_s, A.block(slice(0, n_u), slice(n_u, None)))
+    )
     b = torch.cos(torch.arange(A.shape[0], dtype=torch.float64))
     ref = torch.linalg.solve(A.to_dense(), b)
     x, info = solve(A, b, SOLVERS[method](rtol=1e-13, max_iters=500), P)

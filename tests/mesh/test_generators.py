@@ -16,10 +16,13 @@ CASES = {
     "disk": (0.1, {"boundary"}, math.pi, 5e-3),
     "l-shape": (0.2, {"reentrant", "outer"}, 3.0, 1e-12),
     "cavity": (0.1, {"lid", "walls"}, 1.0, 1e-12),
-    "channel-cylinder": (0.05, {"inlet", "outlet", "walls", "cylinder"},
-                         2.2 * 0.41 - math.pi * R**2, 1e-3),
-    "channel-cylinder-3d": (0.15, {"inlet", "outlet", "walls", "cylinder"},
-                            2.5 * 0.41**2 - math.pi * R**2 * 0.41, 2e-3),
+    "channel-cylinder": (0.05, {"inlet", "outlet", "walls", "cylinder"}, 2.2 * 0.41 - math.pi * R**2, 1e-3),
+    "channel-cylinder-3d": (
+        0.15,
+        {"inlet", "outlet", "walls", "cylinder"},
+        2.5 * 0.41**2 - math.pi * R**2 * 0.41,
+        2e-3,
+    ),
     "uniform-interval": (0.1, {"left", "right"}, 1.0, 1e-12),
     "uniform-rectangle": (0.25, {"left", "right", "bottom", "top"}, 1.0, 1e-12),
     "uniform-rectangle-left": (0.25, {"left", "right", "bottom", "top"}, 1.0, 1e-12),
@@ -58,14 +61,23 @@ def test_boundary_lengths_match_geometry():
     assert lengths["walls"] == pytest.approx(2 * L, rel=1e-12)
     assert lengths["cylinder"] == pytest.approx(2 * math.pi * R, rel=5e-3)
     cyl = mesh.points[mesh.boundary_nodes("cylinder")]
-    assert torch.allclose((cyl - torch.tensor(M.DFG_2D["center"], dtype=cyl.dtype)).norm(dim=1),
-                          torch.full((len(cyl),), R, dtype=cyl.dtype), atol=1e-9)
+    assert torch.allclose(
+        (cyl - torch.tensor(M.DFG_2D["center"], dtype=cyl.dtype)).norm(dim=1),
+        torch.full((len(cyl),), R, dtype=cyl.dtype),
+        atol=1e-9,
+    )
 
 
 def test_box_sides_lie_on_their_planes():
     mesh = M.box(h=0.3)
-    for name, (axis, value) in {"left": (0, 0), "right": (0, 1), "front": (1, 0), "back": (1, 1),
-                                "bottom": (2, 0), "top": (2, 1)}.items():
+    for name, (axis, value) in {
+        "left": (0, 0),
+        "right": (0, 1),
+        "front": (1, 0),
+        "back": (1, 1),
+        "bottom": (2, 0),
+        "top": (2, 1),
+    }.items():
         pts = mesh.points[mesh.boundary_nodes(name)]
         assert torch.allclose(pts[:, axis], torch.full_like(pts[:, axis], float(value)))
         assert float(mesh.facet_measures(mesh.boundary_facets(name)).sum()) == pytest.approx(1.0)

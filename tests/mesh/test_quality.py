@@ -18,8 +18,13 @@ def test_right_triangle_mesh_quality_is_exact():
 
 def test_regular_tetrahedron_has_unit_aspect_ratio_and_known_dihedral():
     pts = torch.tensor([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=torch.float64)
-    mesh = M.Mesh(pts, torch.tensor([[0, 1, 2, 3]]), torch.zeros((0, 3), dtype=torch.long),
-                  torch.zeros(0, dtype=torch.long), {})
+    mesh = M.Mesh(
+        pts,
+        torch.tensor([[0, 1, 2, 3]]),
+        torch.zeros((0, 3), dtype=torch.long),
+        torch.zeros(0, dtype=torch.long),
+        {},
+    )
     if mesh.cell_volumes(signed=True)[0] < 0:
         mesh, _ = M.repair(mesh)
     q = M.mesh_quality(mesh)

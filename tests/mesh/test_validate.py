@@ -11,13 +11,22 @@ TRIS = np.array([[0, 1, 2], [1, 3, 2]])
 EDGES = np.array([[0, 1], [1, 3], [3, 2], [2, 0]])
 
 
-def _write(tmp_path, points=PTS, tris=TRIS, edges=EDGES, tags=(1, 1, 1, 1), names=True,
-           extra_blocks=(), name="bad.msh"):
+def _write(
+    tmp_path,
+    points=PTS,
+    tris=TRIS,
+    edges=EDGES,
+    tags=(1, 1, 1, 1),
+    names=True,
+    extra_blocks=(),
+    name="bad.msh",
+):
     cells = [("line", edges), ("triangle", tris), *extra_blocks]
     phys = [np.asarray(tags), np.full(len(tris), 7)] + [np.full(len(b[1]), 9) for b in extra_blocks]
     field = {"wall": np.array([1, 1]), "domain": np.array([7, 2])} if names else {}
-    m = meshio.Mesh(points, cells, cell_data={"gmsh:physical": phys, "gmsh:geometrical": phys},
-                    field_data=field)
+    m = meshio.Mesh(
+        points, cells, cell_data={"gmsh:physical": phys, "gmsh:geometrical": phys}, field_data=field
+    )
     path = tmp_path / name
     meshio.write(path, m, file_format="gmsh22", binary=True)
     return path

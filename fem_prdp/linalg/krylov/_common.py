@@ -128,9 +128,7 @@ class KrylovSolver(abc.ABC):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{type(self).__name__}: {key} must be a finite number >= 0, got {v!r}")
         if not isinstance(self.max_iters, int) or self.max_iters < 0:
-            raise ValueError(
-                f"{type(self).__name__}: max_iters must be an int >= 0, got {self.max_iters!r}"
-            )
+            raise ValueError(f"{type(self).__name__}: max_iters must be an int >= 0, got {self.max_iters!r}")
 
     @abc.abstractmethod
     def run(self, matvec: MatVec, precond: MatVec, b: torch.Tensor, x0: torch.Tensor):
@@ -140,8 +138,13 @@ class KrylovSolver(abc.ABC):
 class IterationState:
     """Per-sample bookkeeping of a batched Krylov iteration."""
 
-    def __init__(self, r0_norm: torch.Tensor, b_norm: torch.Tensor, solver: KrylovSolver,
-                 tol_reference: torch.Tensor | None = None):
+    def __init__(
+        self,
+        r0_norm: torch.Tensor,
+        b_norm: torch.Tensor,
+        solver: KrylovSolver,
+        tol_reference: torch.Tensor | None = None,
+    ):
         ref = b_norm if tol_reference is None else tol_reference
         self.tol = torch.clamp(solver.rtol * ref, min=solver.atol)
         self.check = solver.rtol > 0 or solver.atol > 0

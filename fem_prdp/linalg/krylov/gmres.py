@@ -82,16 +82,20 @@ class GMRES(KrylovSolver):
             running = state.active
             n_cols = n_cols + running.long()
             # Zero pivot with a non-zero residual: the Krylov space stopped growing (breakdown).
-            state.stop_where(running & (col[j] == 0) & (g[j + 1].abs() > state.tol),
-                             SolveStatus.BREAKDOWN)
+            state.stop_where(running & (col[j] == 0) & (g[j + 1].abs() > state.tol), SolveStatus.BREAKDOWN)
             state.record(g[j + 1].abs(), running)
         k = len(H)
         if k == 0:
             return x, r
         # Solve R y = g for each sample using its own n_cols columns: unused diagonal
         # entries become 1 and their right-hand sides 0, so those y entries vanish.
-        R = torch.stack([torch.stack([H[jj][ii] if ii <= jj else torch.zeros_like(beta)
-                                      for jj in range(k)], -1) for ii in range(k)], -2)
+        R = torch.stack(
+            [
+                torch.stack([H[jj][ii] if ii <= jj else torch.zeros_like(beta) for jj in range(k)], -1)
+                for ii in range(k)
+            ],
+            -2,
+        )
         idx = torch.arange(k, device=b.device)
         used = idx[None, :] < n_cols[:, None]  # [B, k]
         diag = torch.diagonal(R, dim1=-2, dim2=-1)
