@@ -6,6 +6,7 @@ from .boundary import (
     apply_dirichlet,
     assemble_boundary_matrix,
     assemble_boundary_vector,
+    dirichlet_conditions,
     dirichlet_dofs,
     pin_dof,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "assemble_boundary_vector",
     "dirichlet_dofs",
     "pin_dof",
+    "dirichlet_conditions",
     "error_norms",
     "TaylorHood",
     "OseenSystem",

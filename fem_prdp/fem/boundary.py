@@ -43,6 +43,33 @@ def dirichlet_dofs(space: FunctionSpace, *names: str, component: int | None = No
     return dofs
 
 
+def dirichlet_conditions(space: FunctionSpace, conditions: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Resolve {boundary name: value} into one disjoint (dofs, values) pair.
+
+    Where boundaries share dofs (corners), the later name in the dict wins, so applying the
+    result once is consistent (applying overlapping sets one after another would lift the
+    right-hand side with a value that a later set overwrites). Values: a number, a tuple
+    (one per component of a vector space), a callable of dof points [N, dim] -> [N] (scalar)
+    or [N, dim] (vector), or a tensor [n_dofs_of_that_boundary].
+    """
+    owner: dict[int, int] = {}
+    per_name = []
+    for i, (name, value) in enumerate(conditions.items()):
+        dofs = dirichlet_dofs(space, name)
+        per_name.append((dofs, _values_at(space, dofs, value)))
+        for d in dofs.tolist():
+            owner[d] = i
+    dofs_out, vals_out = [], []
+    for i, (dofs, vals) in enumerate(per_name):
+        keep = torch.tensor([owner[d] == i for d in dofs.tolist()], dtype=torch.bool, device=dofs.device)
+        dofs_out.append(dofs[keep])
+        vals_out.append(vals[..., keep])
+    if not dofs_out:
+        empty = torch.zeros(0, dtype=torch.int64, device=space.device)
+        return empty, torch.zeros(0, dtype=space.dtype, device=space.device)
+    return torch.cat(dofs_out), torch.cat(vals_out, dim=-1)
+
+
 def pin_dof(space: FunctionSpace) -> torch.Tensor:
     """A single dof (the first) to pin for pure-Neumann problems and enclosed flows."""
     return torch.zeros(1, dtype=torch.int64, device=space.device)
@@ -51,6 +78,11 @@ def pin_dof(space: FunctionSpace) -> torch.Tensor:
 def _values_at(space: FunctionSpace, dofs: torch.Tensor, g) -> torch.Tensor:
     if isinstance(g, (int, float)):
         return torch.full((len(dofs),), float(g), dtype=space.dtype, device=space.device)
+    if isinstance(g, tuple):  # one constant per component of a vector space
+        if len(g) != space.n_components:
+            raise ValueError(f"apply_dirichlet: a tuple value needs {space.n_components} components, got {len(g)}")
+        comp = dofs // space.n_scalar_dofs
+        return torch.tensor(g, dtype=space.dtype, device=space.device)[comp]
     if callable(g):
         scalar = dofs % space.n_scalar_dofs
         vals = torch.as_tensor(g(space.dof_points[scalar]), dtype=space.dtype, device=space.device)

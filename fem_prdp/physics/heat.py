@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import torch
 
-from ..fem import FunctionSpace, apply_dirichlet, assemble_matrix, dirichlet_dofs, lumped_mass, mass, stiffness
+from ..fem import (
+    FunctionSpace,
+    apply_dirichlet,
+    assemble_matrix,
+    dirichlet_conditions,
+    lumped_mass,
+    mass,
+    stiffness,
+)
 from ._common import CappedSolver, check_positive, check_state, default_precond
 
 __all__ = ["HeatStepper"]
@@ -43,7 +51,7 @@ class HeatStepper:
         self.space, self.dt, self.scheme, self.theta = space, dt, scheme, _THETA[scheme]
         self.solver = solver or CappedSolver("cg")
         self.dirichlet = dict(dirichlet or {})
-        self._bc = [(dirichlet_dofs(space, name), value) for name, value in self.dirichlet.items()]
+        self._bc_dofs, self._bc_values = dirichlet_conditions(space, self.dirichlet)
         M = lumped_mass(space) if lumped else assemble_matrix(mass, space)
         K = assemble_matrix(stiffness, space, kappa=nu)
         if M.pattern is not K.pattern:  # lumped mass shares the pattern; keep one
@@ -55,9 +63,9 @@ class HeatStepper:
         self.precond = default_precond(A_bc)
 
     def _constrain(self, A, b):
-        for dofs, value in self._bc:
-            A, b = apply_dirichlet(A, b, self.space, dofs=dofs, values=value)
-        return A, b
+        if len(self._bc_dofs) == 0:
+            return A, b
+        return apply_dirichlet(A, b, self.space, dofs=self._bc_dofs, values=self._bc_values)
 
     def step(self, u: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None) -> torch.Tensor:
         """u_old [n] or [B, n] -> u_new, with the solve capped at k (None: to tolerance).

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 
-from ..fem import FunctionSpace, apply_dirichlet, assemble_matrix, dirichlet_dofs, mass, stiffness
+from ..fem import FunctionSpace, apply_dirichlet, assemble_matrix, dirichlet_conditions, mass, stiffness
 from ._common import CappedSolver, check_state, default_precond
 
 __all__ = ["PoissonProblem"]
@@ -37,7 +37,7 @@ class PoissonProblem:
                              + ", ".join(sorted(space.mesh.boundaries)))
         self.space = space
         self.solver = solver or CappedSolver("cg")
-        self._bc = [(dirichlet_dofs(space, name), value) for name, value in dirichlet.items()]
+        self._bc_dofs, self._bc_values = dirichlet_conditions(space, dirichlet)
         self.K = assemble_matrix(stiffness, space, kappa=kappa)
         self.M = assemble_matrix(mass, space)
         A, _ = self._constrain(self.K, torch.zeros(space.n_dofs, dtype=space.dtype, device=space.device))
@@ -45,12 +45,12 @@ class PoissonProblem:
         self.modes, self.eigenvalues = self._eigenmodes(n_modes)
 
     def _constrain(self, A, b):
-        for dofs, value in self._bc:
-            A, b = apply_dirichlet(A, b, self.space, dofs=dofs, values=value)
-        return A, b
+        if len(self._bc_dofs) == 0:
+            return A, b
+        return apply_dirichlet(A, b, self.space, dofs=self._bc_dofs, values=self._bc_values)
 
     def _eigenmodes(self, n: int):
-        fixed = torch.unique(torch.cat([d for d, _ in self._bc])).cpu().numpy()
+        fixed = self._bc_dofs.cpu().numpy()
         free = np.setdiff1d(np.arange(self.space.n_dofs), fixed)
         K = self.K.to_scipy()[free][:, free]
         M = self.M.to_scipy()[free][:, free]

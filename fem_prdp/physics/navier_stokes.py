@@ -1,0 +1,206 @@
+"""Incompressible Navier-Stokes with Taylor-Hood P2-P1 elements.
+
+Each step solves, for p = 1..picard (Oseen / Picard linearisation, w = u_old first):
+
+    [ M/dt + nu K + C(w)   B^T ] [u_new]   [ M u_old / dt ]
+    [ B                    0   ] [p_new] = [ 0            ]
+
+(implicit Euler; `bdf2=True` uses (3 u_new - 4 u_old + u_older) / (2 dt) after the first
+step). With dt=None the step is one steady Picard iteration. The saddle-point system is
+solved by GMRES with an upper block-triangular preconditioner: an AMG V-cycle on the
+constant part (M/dt + nu K) of the velocity block (built once) and the Cahouet-Chabard
+Schur approximation S^-1 = nu M_p^-1 + (1/dt) L_p^-1 (built once). Velocity Dirichlet
+conditions by boundary name; boundaries without one are do-nothing outflow; an enclosed
+flow (every boundary Dirichlet) pins one pressure dof.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..fem import (
+    TaylorHood,
+    apply_dirichlet,
+    assemble_matrix,
+    assemble_oseen,
+    block_matrix,
+    dirichlet_conditions,
+    dirichlet_dofs,
+    mass,
+    stiffness,
+)
+from ..fem.assembly import _basis_data
+from ..linalg import AMG, CG, GMRES, BlockTriangular, Jacobi, Preconditioner, solve
+from ..mesh import Mesh
+from ._common import CappedSolver, check_positive, check_state
+
+__all__ = ["NavierStokesStepper", "vorticity", "divergence_free_projection"]
+
+
+class _SchurCC(Preconditioner):
+    """Cahouet-Chabard: S^-1 r = nu M_p^-1 r + (1/dt) L_p^-1 r (second term when dt)."""
+
+    def __init__(self, th: TaylorHood, nu: float, dt: float | None):
+        self.nu, self.dt = nu, dt
+        self.mass = Jacobi(assemble_matrix(mass, th.pressure))
+        self.lap = None
+        if dt is not None:
+            L = assemble_matrix(stiffness, th.pressure)
+            # Pin one dof so the pressure Laplacian is invertible (pressure is up to a constant).
+            L, _ = apply_dirichlet(L, torch.zeros(th.n_p, dtype=L.dtype), th.pressure,
+                                   dofs=torch.zeros(1, dtype=torch.long), values=0.0)
+            self.lap = AMG(L)
+
+    def apply(self, r):
+        z = self.nu * self.mass.apply(r)
+        if self.lap is not None:
+            z = z + self.lap.apply(r) / self.dt
+        return z
+
+
+class NavierStokesStepper:
+    """A differentiable, capped Navier-Stokes step on any 2D/3D mesh.
+
+    Args:
+        mesh: the `Mesh` (or pass `spaces=TaylorHood(...)`).
+        nu: kinematic viscosity (> 0). dt: time step (> 0), or None for steady Picard steps.
+        dirichlet: {boundary name: velocity}, a constant tuple or a callable of points
+            [N, dim] -> [N, dim] (inflow profiles, lid velocity, no-slip walls).
+        picard: Oseen linearisations per step. bdf2: second-order BDF in time.
+        solver: a `CappedSolver` (default GMRES(50), rtol 1e-9); k counts inner iterations.
+    """
+
+    def __init__(self, mesh: Mesh | None, nu: float, dt: float | None, dirichlet: dict,
+                 picard: int = 1, bdf2: bool = False, solver: CappedSolver | None = None,
+                 spaces: TaylorHood | None = None):
+        check_positive("nu", nu, "NavierStokesStepper")
+        if dt is not None:
+            check_positive("dt", dt, "NavierStokesStepper")
+        if not isinstance(picard, int) or picard < 1:
+            raise ValueError(f"NavierStokesStepper: picard must be an int >= 1, got {picard!r}")
+        if bdf2 and dt is None:
+            raise ValueError("NavierStokesStepper: bdf2 needs a time step dt")
+        self.th = spaces or TaylorHood(mesh)
+        self.mesh = self.th.mesh
+        if self.mesh.dim not in (2, 3):
+            raise ValueError("NavierStokesStepper: the mesh must be 2D or 3D")
+        self.nu, self.dt, self.picard, self.bdf2 = nu, dt, picard, bdf2
+        self.solver = solver or CappedSolver("gmres", rtol=1e-9, restart=50)
+        self._bc_dofs, self._bc_values = dirichlet_conditions(self.th.velocity, dirichlet)
+        enclosed = set(dirichlet) >= set(self.mesh.boundaries)
+        self.pin_pressure = enclosed
+        self.M = assemble_matrix(mass, self.th.scalar_velocity)
+        base = assemble_matrix(stiffness, self.th.scalar_velocity, kappa=nu)
+        if dt is not None:
+            base = base.with_values(base.values + (1.5 if bdf2 else 1.0) * self.M.values / dt)
+        base_bc, _ = apply_dirichlet(base, torch.zeros(base.shape[0], dtype=base.dtype), self.th.scalar_velocity,
+                                     dofs=torch.unique(self._bc_dofs % self.th.scalar_velocity.n_dofs), values=0.0)
+        self._velocity_pc = _ComponentBlock(AMG(base_bc), self.mesh.dim, self.th.scalar_velocity.n_dofs)
+        self._schur = _SchurCC(self.th, nu, dt)
+        self.previous: torch.Tensor | None = None
+        self.pressure: torch.Tensor | None = None
+
+    def _rhs(self, u: torch.Tensor) -> torch.Tensor:
+        n_s, d = self.th.scalar_velocity.n_dofs, self.mesh.dim
+        B = u.shape[0]
+        if self.dt is None:
+            ru = torch.zeros_like(u)
+        else:
+            comps = u.reshape(B * d, n_s)
+            ru = self.M.matvec(comps).reshape(B, -1) / self.dt
+            if self.bdf2 and self.previous is not None:
+                prev = self.previous.reshape(B * d, n_s)
+                ru = 2 * ru - 0.5 * self.M.matvec(prev).reshape(B, -1) / self.dt
+        return torch.cat([ru, u.new_zeros(B, self.th.n_p)], dim=1)
+
+    def step(self, u: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """Velocity [n_u] or [B, n_u] -> new velocity; the pressure goes to `self.pressure`."""
+        check_state(u, self.th.n_u, "NavierStokesStepper.step", "velocity")
+        batched = u.ndim == 2
+        U = u if batched else u.unsqueeze(0)
+        rhs = self._rhs(U)
+        w = U
+        for _ in range(self.picard):
+            dt = None if self.dt is None else self.dt / (1.5 if (self.bdf2 and self.previous is not None) else 1.0)
+            system = assemble_oseen(self.th, self.nu, velocity=w, dt=dt)
+            A, b = system.matrix, rhs
+            if len(self._bc_dofs):
+                A, b = apply_dirichlet(A, b, self.th.velocity, dofs=self._bc_dofs, values=self._bc_values)
+            if self.pin_pressure:
+                A, b = apply_dirichlet(A, b, self.th.velocity, dofs=torch.tensor([self.th.n_u]), values=0.0)
+            P = BlockTriangular(self.th.n_u, self._velocity_preconditioner(A), self._schur,
+                                A.block(slice(0, self.th.n_u), slice(self.th.n_u, None)))
+            x = self.solver(A, b, k, P)
+            w, p = x[:, : self.th.n_u], x[:, self.th.n_u:]
+        self.previous = U.detach() if self.bdf2 else None
+        self.pressure = p if batched else p[0]
+        return w if batched else w[0]
+
+    def _velocity_preconditioner(self, A) -> Preconditioner:
+        """AMG on the current velocity block (convection included) for a single sample.
+        Otherwise the AMG of the constant part, built once: for a batch (AMG is not
+        batched), and for unrolled gradients, which differentiate the iterations with the
+        preconditioner held fixed; a preconditioner built from the state would then make
+        the unrolled derivative wrong even for a converged solve."""
+        if (A.batch_size is not None and A.batch_size > 1) or self.solver.grad == "unrolled":
+            return self._velocity_pc
+        n_s = self.th.scalar_velocity.n_dofs
+        Auu = A.block(slice(0, n_s), slice(0, n_s))
+        if Auu.batch_size is not None:
+            Auu = Auu.with_values(Auu.values[0])
+        return _ComponentBlock(AMG(Auu.to(dtype=Auu.dtype)), self.mesh.dim, n_s)
+
+    def divergence(self, u: torch.Tensor) -> torch.Tensor:
+        """B u: the discrete divergence tested with each pressure basis function."""
+        system = assemble_oseen(self.th, self.nu)
+        return system.divergence_block().matvec(u)
+
+
+class _ComponentBlock(Preconditioner):
+    """The same scalar preconditioner on every velocity component block."""
+
+    def __init__(self, scalar: Preconditioner, dim: int, n: int):
+        self.scalar, self.dim, self.n = scalar, dim, n
+
+    def apply(self, r):
+        B = r.shape[0]
+        return self.scalar.apply(r.reshape(B * self.dim, self.n)).reshape(B, -1)
+
+
+def vorticity(th: TaylorHood, u: torch.Tensor) -> torch.Tensor:
+    """2D vorticity dv/dx - du/dy of the velocity dofs u [n_u], L2-projected onto the P1
+    pressure space: [n_p]."""
+    if th.mesh.dim != 2:
+        raise ValueError("vorticity: 2D only (in 3D project each vorticity component)")
+    V, Q = th.scalar_velocity, th.pressure
+    degree = V.degree + Q.degree
+    vdata, qdata = _basis_data(V, degree), _basis_data(Q, degree)
+    n_s = V.n_dofs
+    gx = torch.einsum("cl,clqd->cqd", u[:n_s][V.scalar_cell_dofs], vdata.grad)
+    gy = torch.einsum("cl,clqd->cqd", u[n_s:][V.scalar_cell_dofs], vdata.grad)
+    omega = gy[..., 0] - gx[..., 1]  # [C, Q]
+    local = torch.einsum("cq,lq,cq->cl", omega, qdata.value, qdata.wdet)
+    load = torch.zeros(Q.n_dofs, dtype=u.dtype, device=u.device).index_add(0, Q.cell_dofs.reshape(-1), local.reshape(-1))
+    Mp = assemble_matrix(mass, Q)
+    x, _ = solve(Mp, load, CG(rtol=1e-12), Jacobi(Mp), check=True)
+    return x
+
+
+def divergence_free_projection(th: TaylorHood, u: torch.Tensor, no_penetration: tuple[str, ...] = ()) -> torch.Tensor:
+    """The discretely divergence-free velocity closest to u in the mass norm: solve
+    [[M, B^T], [B, 0]] [v, q] = [M u, 0], with v = 0 on the named boundaries (to make an
+    initial condition for an enclosed flow)."""
+    d, n_s = th.mesh.dim, th.scalar_velocity.n_dofs
+    Mv = assemble_matrix(mass, th.scalar_velocity)
+    system = assemble_oseen(th, nu=1.0)  # for its B, B^T and the stored pressure diagonal
+    Bt, Bm = system.gradient_block(), system.divergence_block()
+    Zp = system.matrix.block(slice(th.n_u, None), slice(th.n_u, None))
+    Zp = Zp.with_values(torch.zeros_like(Zp.values))
+    Mvec = block_matrix([[Mv if i == j else None for j in range(d)] for i in range(d)])
+    A = block_matrix([[Mvec, Bt], [Bm, Zp]])
+    b = torch.cat([Mv.matvec(u.reshape(d, n_s)).reshape(-1), u.new_zeros(th.n_p)])
+    for name in no_penetration:
+        A, b = apply_dirichlet(A, b, th.velocity, dofs=dirichlet_dofs(th.velocity, name), values=0.0)
+    A, b = apply_dirichlet(A, b, th.velocity, dofs=torch.tensor([th.n_u]), values=0.0)
+    x, _ = solve(A, b, GMRES(rtol=1e-12, max_iters=5000, restart=200), check=True)
+    return x[: th.n_u]
