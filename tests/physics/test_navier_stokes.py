@@ -63,7 +63,6 @@ GHIA_RE100 = [
 ]
 
 
-@pytest.mark.slow
 def test_lid_driven_cavity_re100_matches_ghia():
     mesh = M.uniform_rectangle(32, diagonal="crossed")
     names = {"top": (1.0, 0.0), "left": (0.0, 0.0), "right": (0.0, 0.0), "bottom": (0.0, 0.0)}
