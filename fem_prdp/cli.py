@@ -107,6 +107,8 @@ def _write_json(data: dict, path: str | None) -> None:
 def _cmd_verify(args: argparse.Namespace) -> int:
     if args.what == "convergence":
         return _verify_convergence(args)
+    if args.what == "physics":
+        return _verify_physics(args)
     from .linalg.verify import verify_solvers
 
     result = verify_solvers()
@@ -139,6 +141,31 @@ def _verify_convergence(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
+def _verify_physics(args: argparse.Namespace) -> int:
+    from .physics.verify import verify_physics
+
+    result = verify_physics()
+    print(f"{'check':<72}{'observed':>12}{'reference':>12}{'error':>10}")
+    for r in result["rows"]:
+        print(f"{r['check']:<72}{r['observed']:>12.5g}{r['reference']:>12.5g}{r['error']:>10.2e}"
+              f"{'' if r['ok'] else '  FAIL'}")
+    print("all physics checks passed" if result["ok"] else "SOME PHYSICS CHECKS FAILED")
+    _write_json(result, args.json)
+    return 0 if result["ok"] else 1
+
+
+def _bench_physics(args: argparse.Namespace) -> int:
+    from .physics.bench import bench_physics
+
+    result = bench_physics(quick=args.quick, repeats=args.repeats)
+    print(f"{'case':<46}{'dofs':>9}{'K':>4}{'fwd s':>10}{'bwd s':>10}{'ms/iter':>9}")
+    for r in result["rows"]:
+        print(f"{r['case']:<46}{r['n_dofs']:>9}{r['k']:>4}{r['forward_s']:>10.4f}{r['backward_s']:>10.4f}"
+              f"{r['forward_s_per_iteration'] * 1e3:>9.3f}")
+    _write_json(result, args.json)
+    return 0
+
+
 def _bench_assembly(args: argparse.Namespace) -> int:
     from .fem.bench import bench_assembly
 
@@ -161,6 +188,8 @@ def _bench_assembly(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "assembly":
         return _bench_assembly(args)
+    if args.what == "physics":
+        return _bench_physics(args)
     from .linalg.bench import bench_solvers
 
     result = bench_solvers(quick=args.quick, repeats=args.repeats)
@@ -223,12 +252,12 @@ def _parser() -> argparse.ArgumentParser:
     mesh.set_defaults(func=_cmd_mesh)
 
     verify = sub.add_parser("verify", help="correctness tables against independent references")
-    verify.add_argument("what", choices=["solvers", "convergence"])
+    verify.add_argument("what", choices=["solvers", "convergence", "physics"])
     verify.add_argument("--json", default=None, help="also write the results to this JSON file")
     verify.set_defaults(func=_cmd_verify)
 
     bench = sub.add_parser("bench", help="speed benchmarks (medians; ratios within one run)")
-    bench.add_argument("what", choices=["solvers", "assembly"])
+    bench.add_argument("what", choices=["solvers", "assembly", "physics"])
     bench.add_argument("--json", default=None, help="also write the results to this JSON file")
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     bench.add_argument("--repeats", type=int, default=5)

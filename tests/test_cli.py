@@ -90,3 +90,19 @@ def test_bench_solvers_quick_writes_consistent_json(tmp_path):
     unrolled = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "unrolled"]
     assert len(set(implicit)) == 1  # memory flat in K
     assert unrolled[-1] > unrolled[0]  # grows with K
+
+
+@pytest.mark.slow
+def test_verify_physics_passes(tmp_path, capsys):
+    out = tmp_path / "physics.json"
+    assert main(["verify", "physics", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["ok"] and any("Ghia" in r["check"] for r in data["rows"])
+
+
+def test_bench_physics_and_assembly_quick(tmp_path):
+    for what in ("physics", "assembly"):
+        out = tmp_path / f"{what}.json"
+        assert main(["bench", what, "--quick", "--repeats", "1", "--json", str(out)]) == 0
+        rows = json.loads(out.read_text())["rows"]
+        assert rows and all(r.get("forward_s", r.get("reassembly_s", 0)) > 0 for r in rows)

@@ -9,22 +9,10 @@ import torch
 import fem_prdp.mesh as M
 from fem_prdp.fem import error_norms
 from fem_prdp.physics import CappedSolver, NavierStokesStepper, divergence_free_projection, vorticity
+from fem_prdp.physics.reference import GHIA_RE100_U as GHIA_RE100
+from fem_prdp.physics.reference import kovasznay, kovasznay_grad_u
 
 RE = 40.0
-LAM = RE / 2 - math.sqrt(RE**2 / 4 + 4 * math.pi**2)
-
-
-def kovasznay(x):
-    """Exact velocity on [-0.5, 1] x [-0.5, 1.5] (Kovasznay 1948), here shifted to [0, 1.5] x [0, 2]."""
-    X, Y = x[..., 0] - 0.5, x[..., 1] - 0.5
-    e = torch.exp(LAM * X)
-    return torch.stack([1 - e * torch.cos(2 * math.pi * Y), LAM / (2 * math.pi) * e * torch.sin(2 * math.pi * Y)], -1)
-
-
-def kovasznay_grad_u(x):
-    X, Y = x[..., 0] - 0.5, x[..., 1] - 0.5
-    e = torch.exp(LAM * X)
-    return torch.stack([-LAM * e * torch.cos(2 * math.pi * Y), 2 * math.pi * e * torch.sin(2 * math.pi * Y)], -1)
 
 
 def _steady(ns, tol=1e-9, max_picard=40):
@@ -51,16 +39,6 @@ def test_kovasznay_flow_converges_at_third_order_in_l2():
     h1_order = math.log2(errors[0][1] / errors[1][1])
     # Measured: L2 3.04 and H1 1.98 from n = 4 to 8 (3.00 and 2.00 from 8 to 16).
     assert abs(l2_order - 3) < 0.15 and abs(h1_order - 2) < 0.15
-
-
-# Ghia, Ghia & Shin, J. Comput. Phys. 48 (1982) 387-411, Table I: u along the vertical
-# centreline x = 0.5 of the lid-driven cavity, Re = 100.
-GHIA_RE100 = [
-    (1.0000, 1.00000), (0.9766, 0.84123), (0.9688, 0.78871), (0.9609, 0.73722), (0.9531, 0.68717),
-    (0.8516, 0.23151), (0.7344, 0.00332), (0.6172, -0.13641), (0.5000, -0.20581), (0.4531, -0.21090),
-    (0.2813, -0.15662), (0.1719, -0.10150), (0.1016, -0.06434), (0.0703, -0.04775), (0.0625, -0.04192),
-    (0.0547, -0.03717), (0.0000, 0.00000),
-]
 
 
 def test_lid_driven_cavity_re100_matches_ghia():
