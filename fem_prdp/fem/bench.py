@@ -3,11 +3,11 @@ pattern build time, medians over repeats, on uniform special meshes."""
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
 
+from .._timing import median_time
 from ..mesh import uniform_box, uniform_rectangle
 from .assembly import assemble_matrix
 from .forms import stiffness
@@ -17,20 +17,11 @@ from .space import FunctionSpace
 __all__ = ["bench_assembly"]
 
 
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def _case(name: str, mesh, build, repeats: int) -> dict:
     t0 = time.perf_counter()
     reassemble = build(mesh)  # builds spaces, assembles once (pattern), returns a closure
     first = time.perf_counter() - t0
-    t = _median(reassemble, repeats)
+    t = median_time(reassemble, repeats, warmup=False)
     return {
         "case": name,
         "n_cells": mesh.n_cells,

@@ -10,13 +10,11 @@ measured here on a buffer of the same size.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 
+from .._timing import median_time
 from .krylov import CG
 from .precond import Jacobi
 from .solve import solve
@@ -26,20 +24,10 @@ from .stencils import laplacian
 __all__ = ["bench_solvers"]
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def _read_bandwidth(n_bytes: int, repeats: int) -> float:
     """Streaming read bandwidth (bytes/s) over a buffer of n_bytes (sum of float64s)."""
     buf = torch.ones(max(n_bytes // 8, 1), dtype=torch.float64)
-    return buf.numel() * 8 / _median_time(lambda: buf.sum(), repeats)
+    return buf.numel() * 8 / median_time(lambda: buf.sum(), repeats)
 
 
 def _floor_bytes(nnz: int, n: int) -> int:
@@ -51,21 +39,21 @@ def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
     n, nnz = A.shape[0], A.pattern.nnz
     b = torch.ones(n, dtype=torch.float64)
     P = Jacobi(A)
-    ours = _median_time(lambda: solve(A, b, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
+    ours = median_time(lambda: solve(A, b, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
     inv_d = 1.0 / S.diagonal()
     M = sla.LinearOperator(S.shape, matvec=lambda r: inv_d * r, dtype=np.float64)
     bn = b.numpy()
-    scipy_t = _median_time(lambda: sla.cg(S, bn, rtol=1e-300, atol=0.0, maxiter=iters, M=M), repeats) / iters
+    scipy_t = median_time(lambda: sla.cg(S, bn, rtol=1e-300, atol=0.0, maxiter=iters, M=M), repeats) / iters
     x = torch.ones(n, dtype=torch.float64)
-    spmv_t = _median_time(lambda: A.matvec(x), repeats * 5)
-    spmv_scipy = _median_time(lambda: S @ bn, repeats * 5)
+    spmv_t = median_time(lambda: A.matvec(x), repeats * 5)
+    spmv_scipy = median_time(lambda: S @ bn, repeats * 5)
     floor_b = _floor_bytes(nnz, n)
     bw = _read_bandwidth(floor_b, repeats * 3)
     floor_t = floor_b / bw
     multi = {}
     for k in (1, 4, 16):
         B = torch.ones(k, n, dtype=torch.float64)
-        t = _median_time(lambda B=B: solve(A, B, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
+        t = median_time(lambda B=B: solve(A, B, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
         multi[str(k)] = {"seconds_per_iter": t, "seconds_per_iter_per_rhs": t / k}
     return {
         "matrix": name,
@@ -113,8 +101,8 @@ def _bench_gradients(S, ks, repeats: int) -> list[dict]:
                 return solve(Av, b, CG(rtol=0.0, max_iters=k), Jacobi(Av), grad=mode)[0]
 
             saved, x = _saved_bytes(forward)
-            fwd = _median_time(forward, repeats)
-            bwd = _median_time(lambda f=forward: f().sum().backward(), repeats) - fwd
+            fwd = median_time(forward, repeats)
+            bwd = median_time(lambda f=forward: f().sum().backward(), repeats) - fwd
             rows.append(
                 {
                     "K": k,

@@ -3,10 +3,10 @@
 from ._common import CappedSolver
 from .burgers import BurgersStepper
 from .heat import HeatStepper
-from .navier_stokes import NavierStokesStepper, divergence_free_projection, vorticity
+from .navier_stokes import NavierStokesStepper, divergence_free_projection, steady_state, vorticity
 from .poisson import PoissonProblem
 
 __all__ = [
     "CappedSolver", "HeatStepper", "PoissonProblem", "BurgersStepper", "NavierStokesStepper",
-    "divergence_free_projection", "vorticity",
+    "divergence_free_projection", "steady_state", "vorticity",
 ]

@@ -3,11 +3,9 @@ at about 1e4, 1e5 and 1e6 dofs (Navier-Stokes up to 1e5 on this 2-core machine).
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
+from .._timing import median_time
 from ..fem import FunctionSpace
 from ..mesh import uniform_rectangle
 from ._common import CappedSolver
@@ -16,16 +14,6 @@ from .heat import HeatStepper
 from .navier_stokes import NavierStokesStepper
 
 __all__ = ["bench_physics"]
-
-
-def _time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _measure(name: str, n_dofs: int, stepper, u0: torch.Tensor, k: int, repeats: int) -> dict:
@@ -37,8 +25,8 @@ def _measure(name: str, n_dofs: int, stepper, u0: torch.Tensor, k: int, repeats:
         u = u0.clone().requires_grad_(True)
         stepper.step(u, k=k).square().sum().backward()
 
-    fwd = _time(forward, repeats)
-    both = _time(forward_backward, repeats)
+    fwd = median_time(forward, repeats)
+    both = median_time(forward_backward, repeats)
     return {"case": name, "n_dofs": n_dofs, "k": k, "forward_s": fwd, "backward_s": max(both - fwd, 0.0),
             "forward_s_per_iteration": fwd / k}
 

@@ -34,7 +34,7 @@ from ..linalg import AMG, CG, GMRES, BlockTriangular, Jacobi, Preconditioner, so
 from ..mesh import Mesh
 from ._common import CappedSolver, check_positive, check_state
 
-__all__ = ["NavierStokesStepper", "vorticity", "divergence_free_projection"]
+__all__ = ["NavierStokesStepper", "steady_state", "vorticity", "divergence_free_projection"]
 
 
 class _SchurCC(Preconditioner):
@@ -165,6 +165,22 @@ class _ComponentBlock(Preconditioner):
     def apply(self, r):
         B = r.shape[0]
         return self.scalar.apply(r.reshape(B * self.dim, self.n)).reshape(B, -1)
+
+
+def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, tol: float = 1e-9,
+                 max_steps: int = 60) -> torch.Tensor:
+    """Repeat `stepper.step` (steady Picard iterations, or time steps) until the relative
+    change of the velocity per step is below `tol`; raises if `max_steps` is not enough."""
+    u = torch.zeros(stepper.th.n_u, dtype=torch.float64) if u0 is None else u0
+    change = float("inf")
+    for _ in range(max_steps):
+        new = stepper.step(u)
+        change = float((new - u).norm() / new.norm())
+        u = new
+        if change < tol:
+            return u
+    raise RuntimeError(f"steady_state: no steady state after {max_steps} steps (last relative change "
+                       f"{change:.2e} > tol {tol:g}); raise max_steps, or lower the Reynolds number or dt")
 
 
 def vorticity(th: TaylorHood, u: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from ..mesh import uniform_box, uniform_interval, uniform_rectangle
 from ._common import CappedSolver
 from .burgers import BurgersStepper
 from .heat import HeatStepper
-from .navier_stokes import NavierStokesStepper
+from .navier_stokes import NavierStokesStepper, steady_state
 from .reference import GHIA_RE100_U, kovasznay, kovasznay_grad_u
 
 __all__ = ["verify_physics"]
@@ -87,29 +87,18 @@ def _kovasznay_rows() -> list[dict]:
         mesh = uniform_rectangle(int(1.5 * n), 2 * n, width=1.5, height=2.0)
         ns = NavierStokesStepper(mesh, 1 / re, None, {b: kovasznay for b in mesh.boundaries},
                                  solver=CappedSolver("gmres", rtol=1e-10, restart=200))
-        u = _steady(ns)
+        u = steady_state(ns)
         V = ns.th.scalar_velocity
         errs.append(error_norms(V, u[: V.n_dofs], lambda x: kovasznay(x)[..., 0], kovasznay_grad_u))
     return [_row("navier-stokes Kovasznay Re=40, L2 order of u (P2)", math.log2(errs[0][0] / errs[1][0]), 3.0, 0.15),
             _row("navier-stokes Kovasznay Re=40, H1 order of u (P2)", math.log2(errs[0][1] / errs[1][1]), 2.0, 0.15)]
 
 
-def _steady(ns: NavierStokesStepper, tol: float = 1e-9, max_picard: int = 60) -> torch.Tensor:
-    u = torch.zeros(ns.th.n_u, dtype=torch.float64)
-    for _ in range(max_picard):
-        new = ns.step(u)
-        change = float((new - u).norm() / new.norm())
-        u = new
-        if change < tol:
-            break
-    return u
-
-
 def _ghia_rows() -> list[dict]:
     mesh = uniform_rectangle(32, diagonal="crossed")
     walls = {"top": (1.0, 0.0), "left": (0.0, 0.0), "right": (0.0, 0.0), "bottom": (0.0, 0.0)}
     ns = NavierStokesStepper(mesh, 0.01, None, walls, solver=CappedSolver("gmres", rtol=1e-9, restart=200))
-    u = _steady(ns, tol=1e-7)
+    u = steady_state(ns, tol=1e-7)
     ys = torch.tensor([y for y, _ in GHIA_RE100_U], dtype=torch.float64)
     ref = torch.tensor([v for _, v in GHIA_RE100_U], dtype=torch.float64)
     ours = ns.th.velocity.evaluate(u, torch.stack([torch.full_like(ys, 0.5), ys], 1))[:, 0]

@@ -9,21 +9,11 @@ import torch
 import fem_prdp.mesh as M
 from fem_prdp.fem import error_norms
 from fem_prdp.physics import CappedSolver, NavierStokesStepper, divergence_free_projection, vorticity
+from fem_prdp.physics.navier_stokes import steady_state
 from fem_prdp.physics.reference import GHIA_RE100_U as GHIA_RE100
 from fem_prdp.physics.reference import kovasznay, kovasznay_grad_u
 
 RE = 40.0
-
-
-def _steady(ns, tol=1e-9, max_picard=40):
-    u = torch.zeros(ns.th.n_u, dtype=torch.float64)
-    for _ in range(max_picard):
-        new = ns.step(u)
-        change = float((new - u).norm() / new.norm())
-        u = new
-        if change < tol:
-            return u
-    raise AssertionError(f"Picard iteration did not converge (last change {change:.2e})")
 
 
 def test_kovasznay_flow_converges_at_third_order_in_l2():
@@ -32,7 +22,7 @@ def test_kovasznay_flow_converges_at_third_order_in_l2():
         mesh = M.uniform_rectangle(int(1.5 * n), 2 * n, width=1.5, height=2.0)
         ns = NavierStokesStepper(mesh, nu=1 / RE, dt=None, dirichlet={b: kovasznay for b in mesh.boundaries},
                                  solver=CappedSolver("gmres", rtol=1e-10, restart=200))
-        u = _steady(ns)
+        u = steady_state(ns)
         V = ns.th.scalar_velocity
         errors.append(error_norms(V, u[: V.n_dofs], lambda x: kovasznay(x)[..., 0], kovasznay_grad_u))
     l2_order = math.log2(errors[0][0] / errors[1][0])
@@ -46,7 +36,7 @@ def test_lid_driven_cavity_re100_matches_ghia():
     names = {"top": (1.0, 0.0), "left": (0.0, 0.0), "right": (0.0, 0.0), "bottom": (0.0, 0.0)}
     ns = NavierStokesStepper(mesh, nu=0.01, dt=None, dirichlet=names,
                              solver=CappedSolver("gmres", rtol=1e-9, restart=200))
-    u = _steady(ns, tol=1e-7)
+    u = steady_state(ns, tol=1e-7)
     ys = torch.tensor([y for y, _ in GHIA_RE100], dtype=torch.float64)
     ref = torch.tensor([v for _, v in GHIA_RE100], dtype=torch.float64)
     ours = ns.th.velocity.evaluate(u, torch.stack([torch.full_like(ys, 0.5), ys], 1))[:, 0]
