@@ -1,0 +1,94 @@
+"""Surrogates: an MLP on the nodal values of a fixed mesh, and a mesh GNN in the
+MeshGraphNets mould (encode-process-decode, residual message passing, LayerNorm, sum
+aggregation) on torch_geometric's `MessagePassing`, no compiled extensions needed."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch_geometric.data import Data
+from torch_geometric.nn import MessagePassing
+
+__all__ = ["mlp", "FieldMLP", "MeshGraphNet"]
+
+
+def mlp(n_in: int, n_out: int, width: int, depth: int, layer_norm: bool = False,
+        activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """depth hidden layers of `width` with `activation`, then a linear output layer
+    (followed by LayerNorm when `layer_norm`, as in MeshGraphNets' encoders/processors)."""
+    if depth < 0 or width < 1:
+        raise ValueError(f"mlp: need depth >= 0 and width >= 1, got depth={depth}, width={width}")
+    layers: list[nn.Module] = []
+    size = n_in
+    for _ in range(depth):
+        layers += [nn.Linear(size, width), activation()]
+        size = width
+    layers.append(nn.Linear(size, n_out))
+    if layer_norm:
+        layers.append(nn.LayerNorm(n_out))
+    return nn.Sequential(*layers)
+
+
+class FieldMLP(nn.Module):
+    """MLP from the nodal values of one mesh to nodal values on it (the paper's surrogate:
+    e.g. 30-64-64-64-30 for the 1D heat case).
+
+    Shapes:
+        input [..., n_in]; output [..., n_out].
+    """
+
+    def __init__(self, n_in: int, n_out: int | None = None, width: int = 64, depth: int = 3):
+        super().__init__()
+        self.net = mlp(n_in, n_out or n_in, width, depth)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.net(u)
+
+
+class _GraphNetBlock(MessagePassing):
+    """Edge update e' = e + f([e, h_src, h_dst]); node update h' = h + g([h, sum e'])."""
+
+    def __init__(self, width: int, depth: int):
+        super().__init__(aggr="sum")
+        self.edge_mlp = mlp(3 * width, width, width, depth, layer_norm=True)
+        self.node_mlp = mlp(2 * width, width, width, depth, layer_norm=True)
+
+    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor):
+        src, dst = edge_index
+        e_new = e + self.edge_mlp(torch.cat([e, h[src], h[dst]], dim=-1))
+        agg = self.propagate(edge_index, e=e_new, size=(h.shape[0], h.shape[0]))
+        return h + self.node_mlp(torch.cat([h, agg], dim=-1)), e_new
+
+    def message(self, e: torch.Tensor) -> torch.Tensor:
+        return e
+
+
+class MeshGraphNet(nn.Module):
+    """Encode-process-decode GNN on a mesh graph (Pfaff et al. 2021).
+
+    Args:
+        n_node_in: node input features (state channels + node-type one-hot).
+        n_edge_in: edge features (dim + 1 from `mesh_to_graph`).
+        n_out: output channels per node.
+        width: latent size (MeshGraphNets: 128). steps: message-passing steps (15).
+        mlp_depth: hidden layers per MLP (2).
+
+    Shapes:
+        data.x [n_nodes, n_node_in] (a PyG `Batch` stacks several graphs), data.edge_attr
+        [n_edges, n_edge_in], data.edge_index [2, n_edges] -> [n_nodes, n_out].
+    """
+
+    def __init__(self, n_node_in: int, n_edge_in: int, n_out: int, width: int = 64, steps: int = 4,
+                 mlp_depth: int = 2):
+        super().__init__()
+        self.node_encoder = mlp(n_node_in, width, width, mlp_depth, layer_norm=True)
+        self.edge_encoder = mlp(n_edge_in, width, width, mlp_depth, layer_norm=True)
+        self.blocks = nn.ModuleList(_GraphNetBlock(width, mlp_depth) for _ in range(steps))
+        self.decoder = mlp(width, n_out, width, mlp_depth)
+
+    def forward(self, data: Data) -> torch.Tensor:
+        h = self.node_encoder(data.x)
+        e = self.edge_encoder(data.edge_attr)
+        for block in self.blocks:
+            h, e = block(h, data.edge_index, e)
+        return self.decoder(h)

@@ -1,0 +1,79 @@
+"""Surrogates: graph conversion, GNN shapes, permutation equivariance, other meshes,
+MLP shapes, normalisation."""
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+import fem_prdp.mesh as M
+from fem_prdp.learn import FieldMLP, MeshGraphNet, Normalizer, add_noise, mesh_to_graph
+
+
+def _graph(mesh, x):
+    g = mesh_to_graph(mesh, x=x)
+    g.x = torch.cat([g.x, g.node_type], dim=1)
+    return g
+
+
+def test_mesh_to_graph_edges_features_and_types():
+    mesh = M.uniform_rectangle(3)
+    g = mesh_to_graph(mesh)
+    n_edges = mesh.edges().shape[1]
+    assert g.edge_index.shape == (2, 2 * n_edges) and g.edge_attr.shape == (2 * n_edges, 3)
+    src, dst = g.edge_index
+    assert torch.allclose(g.edge_attr[:, :2], mesh.points[dst] - mesh.points[src])
+    assert torch.allclose(g.edge_attr[:, 2], (mesh.points[dst] - mesh.points[src]).norm(dim=1))
+    assert g.node_type.shape == (16, 5) and torch.equal(g.node_type.sum(1), torch.ones(16, dtype=g.node_type.dtype))
+    assert int(g.node_type[:, 0].sum()) == 4  # interior nodes of a 4x4 grid
+    with pytest.raises(ValueError, match="expected n_nodes = 16"):
+        mesh_to_graph(mesh, x=torch.zeros(3, 1))
+
+
+def _permuted(mesh, perm):
+    """The same mesh with node i renumbered as inv[i]: points[inv[i]] = old points[i]."""
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(len(perm))
+    return M.Mesh(mesh.points[perm], inv[mesh.cells], inv[mesh.facets], mesh.facet_tags, dict(mesh.boundaries)), inv
+
+
+def test_gnn_is_equivariant_to_node_renumbering():
+    torch.manual_seed(0)
+    mesh = M.disk(h=0.3)
+    x = torch.rand(mesh.n_nodes, 2, dtype=torch.float64)
+    net = MeshGraphNet(2 + 2, 3, 2, width=16, steps=3).double()
+    out = net(_graph(mesh, x))
+    perm = torch.randperm(mesh.n_nodes)
+    pmesh, inv = _permuted(mesh, perm)
+    pout = net(_graph(pmesh, x[perm]))
+    assert torch.allclose(pout, out[perm], atol=1e-12)
+
+
+def test_gnn_runs_on_two_meshes_and_in_a_batch():
+    mesh_a, mesh_b = M.channel_cylinder(h=0.1), M.channel_cylinder(h=0.15)
+    net = MeshGraphNet(1 + 5, 3, 1, width=8, steps=2).double()
+    ga = _graph(mesh_a, torch.rand(mesh_a.n_nodes, 1, dtype=torch.float64))
+    gb = _graph(mesh_b, torch.rand(mesh_b.n_nodes, 1, dtype=torch.float64))
+    batch = Batch.from_data_list([ga, gb])
+    out = net(batch)
+    assert out.shape == (mesh_a.n_nodes + mesh_b.n_nodes, 1)
+    assert torch.allclose(out[: mesh_a.n_nodes], net(ga), atol=1e-12)
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_field_mlp_shapes():
+    net = FieldMLP(30, width=64, depth=3)  # the paper's 1D heat surrogate
+    assert net(torch.rand(25, 30)).shape == (25, 30)
+    assert sum(p.numel() for p in net.parameters()) == 30 * 64 + 64 + 2 * (64 * 64 + 64) + 64 * 30 + 30
+
+
+def test_normalizer_accumulates_then_freezes_and_inverts():
+    norm = Normalizer(2, max_updates=2)
+    a = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
+    norm.update(a)
+    norm.update(a)
+    norm.update(100 * a)  # ignored: frozen after two updates
+    y = norm(a)
+    assert torch.allclose(y.mean(0), torch.zeros(2), atol=1e-6) and torch.allclose(norm.inverse(y), a)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(add_noise(a, 0.0), a) and not torch.equal(add_noise(a, 0.1, g), a)
