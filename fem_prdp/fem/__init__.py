@@ -29,6 +29,7 @@ from .norms import error_norms
 from .oseen import OseenSystem, TaylorHood, assemble_oseen
 from .quadrature import QuadratureRule, quadrature
 from .space import FunctionSpace
+from .stabilization import supg_tau
 
 __all__ = [
     "FunctionSpace",
@@ -59,6 +60,7 @@ __all__ = [
     "dirichlet_dofs",
     "pin_dof",
     "dirichlet_conditions",
+    "supg_tau",
     "error_norms",
     "TaylorHood",
     "OseenSystem",

@@ -87,3 +87,35 @@ def test_capped_steps_and_bad_input():
         NavierStokesStepper(mesh, nu=0.1, dt=0.1, dirichlet={"inlet": (1.0, 0.0)})
     with pytest.raises(ValueError, match="velocity has shape"):
         ns.step(torch.zeros(3, dtype=torch.float64))
+
+
+def test_dfg_channel_inflow_and_do_nothing_outflow():
+    mesh = M.channel_cylinder(h=0.1)
+    H = M.DFG_2D["height"]
+
+    def inflow(x):  # the DFG 2D-1 parabolic profile, mean velocity 0.2
+        return torch.stack([4 * 0.3 * x[:, 1] * (H - x[:, 1]) / H**2, torch.zeros_like(x[:, 0])], 1)
+
+    ns = NavierStokesStepper(mesh, nu=1e-3, dt=0.05, dirichlet={"inlet": inflow, "walls": (0.0, 0.0),
+                                                                 "cylinder": (0.0, 0.0)},
+                             solver=CappedSolver("gmres", rtol=1e-10, restart=100))
+    assert not ns.pin_pressure  # the outlet is open: the pressure level is set there
+    u = ns.step(torch.zeros(ns.th.n_u, dtype=torch.float64))
+    assert float(ns.divergence(u).abs().max()) < 1e-8
+    inlet = ns.th.velocity.boundary_dofs("inlet", component=0)
+    assert float(u[inlet].max()) == pytest.approx(0.3, rel=0.05)
+    outlet = ns.th.velocity.boundary_dofs("outlet", component=0)
+    assert float(u[outlet].mean()) > 0  # fluid leaves through the do-nothing outlet
+
+
+def test_three_dimensional_step_and_bdf2():
+    mesh = M.uniform_box(2)
+    lid = {"top": (1.0, 0.0, 0.0)} | {b: (0.0, 0.0, 0.0) for b in ("left", "right", "front", "back", "bottom")}
+    ns = NavierStokesStepper(mesh, nu=0.1, dt=0.1, dirichlet=lid, bdf2=True,
+                             solver=CappedSolver("gmres", rtol=1e-11, restart=100))
+    u1 = ns.step(torch.zeros(ns.th.n_u, dtype=torch.float64))
+    u2 = ns.step(u1)  # second step uses the BDF2 formula with u0 = 0
+    for u in (u1, u2):
+        assert float(ns.divergence(u).abs().max()) < 1e-9
+    euler = NavierStokesStepper(mesh, nu=0.1, dt=0.1, dirichlet=lid, solver=CappedSolver("gmres", rtol=1e-11))
+    assert not torch.allclose(u2, euler.step(euler.step(torch.zeros_like(u1))), atol=1e-6)
