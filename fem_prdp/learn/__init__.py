@@ -1,7 +1,12 @@
 """Surrogates (MLP, mesh GNN), graph conversion and normalisation."""
 
+from .data import cached, random_fields, reference_trajectories
 from .graph import mesh_to_graph, node_types
 from .models import FieldMLP, MeshGraphNet, mlp
 from .normalize import Normalizer, add_noise
+from .trainer import EmulatorTask, Trainer
 
-__all__ = ["mesh_to_graph", "node_types", "FieldMLP", "MeshGraphNet", "mlp", "Normalizer", "add_noise"]
+__all__ = [
+    "mesh_to_graph", "node_types", "FieldMLP", "MeshGraphNet", "mlp", "Normalizer", "add_noise",
+    "random_fields", "reference_trajectories", "cached", "EmulatorTask", "Trainer",
+]

@@ -1,0 +1,172 @@
+"""Training through capped physics with a K controller, checkpointed every epoch.
+
+One epoch: shuffle (own generator), mini-batches of trajectories, `task.loss(batch, k)`,
+backward, optimizer (and scheduler) step; then the validation metric (physics converged,
+whatever K training is at), `controller.update(metric)` -> K for the next epoch, the cost
+tally, and an atomic checkpoint (model, optimizer, scheduler, controller, cost meter, RNG
+states, history). A run killed at any point and resumed ends bit-for-bit where the
+uninterrupted run ends (CPU, same seed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..prdp import CostMeter, controller_from_state, savings_report
+
+__all__ = ["EmulatorTask", "Trainer"]
+
+
+@dataclass
+class EmulatorTask:
+    """The paper's mixed chain: network step, then a capped physics step; the loss is the
+    MSE of the two-step rollout. `stepper` needs `step(u, k)` and a `CappedSolver` as
+    `stepper.solver` (its log gives the iteration counts)."""
+
+    model: torch.nn.Module
+    stepper: object
+
+    def rollout(self, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor, float]:
+        u1 = self.model(u0)
+        t0 = time.perf_counter()
+        u2 = self.stepper.step(u1, k=k)
+        return u1, u2, time.perf_counter() - t0
+
+    def loss(self, traj: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
+        """traj [B, >= 3, n] -> (loss, seconds in the forward physics solve)."""
+        u1, u2, solver_s = self.rollout(traj[:, 0], k)
+        return ((u1 - traj[:, 1]) ** 2).mean() + ((u2 - traj[:, 2]) ** 2).mean(), solver_s
+
+    @torch.no_grad()
+    def metric(self, traj: torch.Tensor) -> float:
+        """Normalised MSE of the two-step rollout with converged physics."""
+        _, u2, _ = self.rollout(traj[:, 0], None)
+        return float(((u2 - traj[:, 2]) ** 2).sum() / (traj[:, 2] ** 2).sum())
+
+
+class Trainer:
+    """Args:
+        task: an `EmulatorTask` (or anything with `loss(batch, k)`, `metric(val)`, `model`,
+            `stepper.solver`).
+        optimizer, scheduler (optional, stepped per mini-batch), controller (PRDP or a
+            comparison schedule).
+        train, val: trajectories [N, T, n].
+        batch_size, seed; checkpoint_dir: where `checkpoint.pt` and `metrics.json` go.
+    """
+
+    def __init__(self, task, optimizer, controller, train: torch.Tensor, val: torch.Tensor, batch_size: int,
+                 checkpoint_dir: str | os.PathLike, scheduler=None, seed: int = 0, progress: bool = True):
+        if batch_size < 1 or batch_size > len(train):
+            raise ValueError(f"Trainer: batch_size must be in 1..{len(train)}, got {batch_size}")
+        self.task, self.optimizer, self.scheduler, self.controller = task, optimizer, scheduler, controller
+        self.train, self.val, self.batch_size = train, val, batch_size
+        self.dir = Path(checkpoint_dir)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.meter = CostMeter()
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.k = controller.k
+        self.k_converged: list[int] = []
+        self.progress = progress
+        if (self.dir / "checkpoint.pt").exists():
+            self._load()
+
+    # ------------------------------------------------------------ checkpoints
+    def _state(self) -> dict:
+        return {
+            "epoch": self.epoch, "k": self.k, "history": self.history, "k_converged": self.k_converged,
+            "model": self.task.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "controller": self.controller.state_dict(), "meter": self.meter.state_dict(),
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+        }
+
+    def _save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / ".checkpoint.pt.tmp"
+        torch.save(self._state(), tmp)
+        os.replace(tmp, self.dir / "checkpoint.pt")
+        tmp = self.dir / ".metrics.json.tmp"
+        tmp.write_text(json.dumps({"history": self.history, "report": self.report()}, indent=1))
+        os.replace(tmp, self.dir / "metrics.json")
+
+    def _load(self) -> None:
+        state = torch.load(self.dir / "checkpoint.pt", weights_only=False)
+        self.epoch, self.k, self.history = state["epoch"], state["k"], state["history"]
+        self.k_converged = state["k_converged"]
+        self.task.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.controller = controller_from_state(state["controller"])
+        self.meter.load_state_dict(state["meter"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+    # ---------------------------------------------------------------- training
+    def _train_epoch(self) -> float:
+        solver = self.task.stepper.solver
+        order = torch.randperm(len(self.train), generator=self.generator)
+        losses = []
+        for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
+            batch = self.train[order[start:start + self.batch_size]]
+            t0 = time.perf_counter()
+            solver.reset_log()
+            self.optimizer.zero_grad()
+            loss, solver_s = self.task.loss(batch, self.k)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            counts = solver.iterations()
+            self.meter.record_solve(counts["primal"], counts["adjoint"], seconds=solver_s, solves=counts["solves"])
+            self.meter.record_network(time.perf_counter() - t0 - solver_s)
+            losses.append(float(loss.detach()))
+        return sum(losses) / len(losses)
+
+    def _validate(self) -> float:
+        solver = self.task.stepper.solver
+        solver.reset_log()
+        metric = self.task.metric(self.val)
+        self.k_converged.append(max(int(i.n_iters.max()) for i in solver.solve_log))
+        solver.reset_log()
+        return metric
+
+    def fit(self, epochs: int) -> list[dict]:
+        """Train until `epochs` epochs are done in total (resuming where a checkpoint left)."""
+        bar = tqdm(range(self.epoch, epochs), initial=self.epoch, total=epochs, disable=not self.progress,
+                   desc="train")
+        for _ in bar:
+            k_used = self.k
+            loss = self._train_epoch()
+            metric = self._validate()
+            self.k = self.controller.update(metric)
+            cost = self.meter.end_epoch()
+            self.history.append({"epoch": self.epoch, "k": k_used, "loss": loss, "val_metric": metric,
+                                 "primal_iters": cost.primal_iters, "adjoint_iters": cost.adjoint_iters,
+                                 "solver_forward_s": cost.solver_seconds, "other_s": cost.network_seconds})
+            self.epoch += 1
+            self._save()
+            bar.set_postfix(K=k_used, metric=f"{metric:.3g}")
+        return self.history
+
+    def report(self) -> dict:
+        """Iteration totals and the paper's savings against the converged cap K_eps (the
+        largest iteration count the converged validation solves needed)."""
+        if not self.history:
+            return {}
+        ks = [h["k"] for h in self.history]
+        total = self.meter.total()
+        out = {"epochs": len(ks), "k_schedule": ks, "primal_iters": total.primal_iters,
+               "adjoint_iters": total.adjoint_iters, "final_val_metric": self.history[-1]["val_metric"],
+               "solver_share_of_step_time": self.meter.solver_share()}
+        if all(k is not None for k in ks) and self.k_converged:
+            out["savings"] = savings_report(ks, max(self.k_converged))
+        return out
