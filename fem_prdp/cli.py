@@ -76,6 +76,45 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_heat_summary(s: dict) -> None:
+    p, c = s["prdp"], s["converged"]
+    pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+    print(f"\nheat-2d: {s['mesh']}, {s['n_dofs']} dofs; converged CG needs K_eps = {s['k_converged']}")
+    print(f"{'':<28}{'PRDP':>14}{'converged':>14}")
+    print(f"{'solver iterations':<28}{p['iterations']:>14,}{c['iterations']:>14,}   "
+          f"({pct(s['iteration_savings_vs_converged_run'])} fewer)")
+    print(f"{'final validation nMSE':<28}{p['final_val_metric']:>14.3e}{c['final_val_metric']:>14.3e}")
+    print(f"{'wall time (s)':<28}{p['wall_s']:>14.1f}{c['wall_s']:>14.1f}   "
+          f"({pct(s['wall_savings_vs_converged_run'])} less)")
+    print(f"{'solver share of step time':<28}{pct(p['solver_share']):>14}{pct(c['solver_share']):>14}")
+    print("PRDP K schedule: " + " ".join(str(k) for k in p["k_schedule"]))
+    d = s["paper_definition"]
+    print(f"paper definition (vs K_eps = {d['k_converged']} every epoch): total {pct(d['total_savings'])}, "
+          f"incomplete convergence {pct(d['incomplete_convergence_savings'])}, "
+          f"progressive refinement {pct(d['progressive_refinement_savings'])}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import shutil
+
+    from .cases import HeatConfig, run_heat
+
+    cfg = HeatConfig.quick() if args.quick else HeatConfig()
+    overrides = {"mesh": args.mesh, "h": args.h, "epochs": args.epochs}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    out = Path(args.output) / args.case
+    if args.fresh and out.exists():
+        shutil.rmtree(out)
+    summaries = []
+    for seed in range(args.seeds):
+        s = run_heat(dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress)
+        _print_heat_summary(s)
+        summaries.append(s)
+    print(f"\nresults in {out}/ (summary.json, curves.png, fields.vtu, per-run metrics.json and checkpoints)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .mesh import channel_cylinder, mesh_quality, write_mesh
     from .viz import plot_mesh
@@ -262,6 +301,18 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     bench.add_argument("--repeats", type=int, default=5)
     bench.set_defaults(func=_cmd_bench)
+
+    run = sub.add_parser("run", help="train a case with PRDP and the converged baseline")
+    run.add_argument("case", choices=["heat-2d"])
+    run.add_argument("--quick", action="store_true", help="a CI-sized profile (about a minute)")
+    run.add_argument("--mesh", default=None, help="generator name or mesh file (default: gmsh rectangle)")
+    run.add_argument("--h", type=float, default=None, help="mesh size for a generator")
+    run.add_argument("--epochs", type=int, default=None)
+    run.add_argument("--seeds", type=int, default=1)
+    run.add_argument("--output", default="results")
+    run.add_argument("--fresh", action="store_true", help="discard checkpoints instead of resuming")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="main job: generate, save, inspect and plot a mesh")
     demo.add_argument("--output", default="results/demo")

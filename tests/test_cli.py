@@ -106,3 +106,20 @@ def test_bench_physics_and_assembly_quick(tmp_path):
         assert main(["bench", what, "--quick", "--repeats", "1", "--json", str(out)]) == 0
         rows = json.loads(out.read_text())["rows"]
         assert rows and all(r.get("forward_s", r.get("reassembly_s", 0)) > 0 for r in rows)
+
+
+def test_run_heat_2d_quick_prints_savings_and_writes_results(tmp_path, capsys):
+    assert main(["run", "heat-2d", "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "solver iterations" in out and "paper definition" in out
+    folder = tmp_path / "heat-2d" / "seed-0"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["prdp"]["iterations"] < summary["converged"]["iterations"]
+    d = summary["paper_definition"]
+    assert d["iterations"] == sum(summary["prdp"]["k_schedule"])
+    for name in ("curves.png", "fields.vtu", "prdp/metrics.json", "converged/checkpoint.pt"):
+        assert (folder / name).exists()
+    # Running again resumes from the checkpoints instead of training anew.
+    assert main(["run", "heat-2d", "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
+    again = json.loads((folder / "summary.json").read_text())
+    assert again["prdp"]["k_schedule"] == summary["prdp"]["k_schedule"]

@@ -37,12 +37,17 @@ class FieldMLP(nn.Module):
         input [..., n_in]; output [..., n_out].
     """
 
-    def __init__(self, n_in: int, n_out: int | None = None, width: int = 64, depth: int = 3):
+    def __init__(self, n_in: int, n_out: int | None = None, width: int = 64, depth: int = 3,
+                 residual: bool = False):
         super().__init__()
+        if residual and (n_out or n_in) != n_in:
+            raise ValueError("FieldMLP: residual=True needs n_out == n_in")
         self.net = mlp(n_in, n_out or n_in, width, depth)
+        self.residual = residual
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        return self.net(u)
+        """u + net(u) when residual (the network learns the increment), else net(u)."""
+        return u + self.net(u) if self.residual else self.net(u)
 
 
 class _GraphNetBlock(MessagePassing):

@@ -145,13 +145,15 @@ class Trainer:
                    desc="train")
         for _ in bar:
             k_used = self.k
+            t0 = time.perf_counter()
             loss = self._train_epoch()
             metric = self._validate()
             self.k = self.controller.update(metric)
             cost = self.meter.end_epoch()
             self.history.append({"epoch": self.epoch, "k": k_used, "loss": loss, "val_metric": metric,
                                  "primal_iters": cost.primal_iters, "adjoint_iters": cost.adjoint_iters,
-                                 "solver_forward_s": cost.solver_seconds, "other_s": cost.network_seconds})
+                                 "solver_forward_s": cost.solver_seconds, "other_s": cost.network_seconds,
+                                 "epoch_s": time.perf_counter() - t0})
             self.epoch += 1
             self._save()
             bar.set_postfix(K=k_used, metric=f"{metric:.3g}")
