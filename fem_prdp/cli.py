@@ -101,7 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .cases import HeatConfig, run_heat
 
     cfg = HeatConfig.quick() if args.quick else HeatConfig()
-    overrides = {"mesh": args.mesh, "h": args.h, "epochs": args.epochs}
+    overrides = {"mesh": args.mesh, "h": args.h, "epochs": args.epochs, "model": args.model}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.output) / args.case
     if args.fresh and out.exists():
@@ -308,6 +308,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mesh", default=None, help="generator name or mesh file (default: gmsh rectangle)")
     run.add_argument("--h", type=float, default=None, help="mesh size for a generator")
     run.add_argument("--epochs", type=int, default=None)
+    run.add_argument("--model", choices=["mlp", "gnn"], default=None, help="surrogate (default mlp)")
     run.add_argument("--seeds", type=int, default=1)
     run.add_argument("--output", default="results")
     run.add_argument("--fresh", action="store_true", help="discard checkpoints instead of resuming")

@@ -13,7 +13,16 @@ from pathlib import Path
 import torch
 
 from ..fem import FunctionSpace
-from ..learn import EmulatorTask, FieldMLP, Trainer, cached, random_fields, reference_trajectories
+from ..learn import (
+    EmulatorTask,
+    FieldMLP,
+    GraphFieldModel,
+    Trainer,
+    cached,
+    mesh_to_graph,
+    random_fields,
+    reference_trajectories,
+)
 from ..mesh import generate, read_mesh, write_mesh
 from ..physics import CappedSolver, HeatStepper
 from ..prdp import Converged, PRDPController, savings_report
@@ -34,7 +43,9 @@ class HeatConfig:
     width: int = 128
     depth: int = 3
     lr: float = 1e-3
-    residual: bool = True  # the MLP predicts the increment u_1 - u_0
+    residual: bool = True  # the network predicts the increment u_1 - u_0
+    model: str = "mlp"  # "mlp" (FieldMLP) or "gnn" (MeshGraphNet on the mesh's graph)
+    gnn_steps: int = 4
     seed: int = 0
     plateau_threshold: float = 0.9  # the authors' heat-2D setting
 
@@ -51,7 +62,13 @@ def _mesh(cfg: HeatConfig):
 
 def _train(cfg, V, stepper, data, controller, folder, progress):
     torch.manual_seed(cfg.seed)
-    model = FieldMLP(V.n_dofs, width=cfg.width, depth=cfg.depth, residual=cfg.residual).double()
+    if cfg.model == "gnn":
+        graph = mesh_to_graph(V.mesh)
+        model = GraphFieldModel(graph, width=cfg.width, steps=cfg.gnn_steps, residual=cfg.residual).double()
+    elif cfg.model == "mlp":
+        model = FieldMLP(V.n_dofs, width=cfg.width, depth=cfg.depth, residual=cfg.residual).double()
+    else:
+        raise ValueError(f"heat case: model must be 'mlp' or 'gnn', got {cfg.model!r}")
     task = EmulatorTask(model, stepper)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     trainer = Trainer(task, opt, controller, data[: cfg.n_train], data[cfg.n_train:], cfg.batch_size,

@@ -9,7 +9,7 @@ from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import MessagePassing
 
-__all__ = ["mlp", "FieldMLP", "MeshGraphNet"]
+__all__ = ["mlp", "FieldMLP", "MeshGraphNet", "GraphFieldModel"]
 
 
 def mlp(n_in: int, n_out: int, width: int, depth: int, layer_norm: bool = False,
@@ -97,3 +97,37 @@ class MeshGraphNet(nn.Module):
         for block in self.blocks:
             h, e = block(h, data.edge_index, e)
         return self.decoder(h)
+
+
+class GraphFieldModel(nn.Module):
+    """A `MeshGraphNet` on one fixed mesh as a field-to-field map, so it drops into the same
+    training setups as `FieldMLP`: input u [B, n_nodes] (or [n_nodes]) -> [B, n_nodes].
+    Node inputs are the state and the node-type one-hot; the output is the increment
+    (u + net) when `residual`. The batched graph is built once per batch size."""
+
+    def __init__(self, graph: Data, width: int = 64, steps: int = 4, mlp_depth: int = 2, residual: bool = True):
+        super().__init__()
+        self.graph = graph
+        n_types = graph.node_type.shape[1]
+        self.net = MeshGraphNet(1 + n_types, graph.edge_attr.shape[1], 1, width, steps, mlp_depth)
+        self.residual = residual
+        self._batched: dict[int, Data] = {}
+
+    def _batch(self, b: int) -> Data:
+        if b not in self._batched:
+            g, n = self.graph, self.graph.num_nodes
+            offsets = (torch.arange(b) * n).repeat_interleave(g.edge_index.shape[1])
+            self._batched[b] = Data(edge_index=g.edge_index.repeat(1, b) + offsets, edge_attr=g.edge_attr.repeat(b, 1),
+                                    node_type=g.node_type.repeat(b, 1), num_nodes=b * n)
+        return self._batched[b]
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        single = u.ndim == 1
+        U = u.unsqueeze(0) if single else u
+        b, n = U.shape
+        base = self._batch(b)
+        data = Data(x=torch.cat([U.reshape(b * n, 1), base.node_type.to(U)], dim=1), edge_index=base.edge_index,
+                    edge_attr=base.edge_attr.to(U))
+        out = self.net(data).reshape(b, n)
+        out = U + out if self.residual else out
+        return out[0] if single else out

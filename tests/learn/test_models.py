@@ -77,3 +77,20 @@ def test_normalizer_accumulates_then_freezes_and_inverts():
     assert torch.allclose(y.mean(0), torch.zeros(2), atol=1e-6) and torch.allclose(norm.inverse(y), a)
     g = torch.Generator().manual_seed(0)
     assert torch.equal(add_noise(a, 0.0), a) and not torch.equal(add_noise(a, 0.1, g), a)
+
+
+def test_graph_field_model_maps_batches_of_fields_equivariantly():
+    from fem_prdp.learn import GraphFieldModel
+
+    torch.manual_seed(0)
+    mesh = M.disk(h=0.4)
+    model = GraphFieldModel(mesh_to_graph(mesh), width=8, steps=2).double()
+    u = torch.rand(3, mesh.n_nodes, dtype=torch.float64)
+    out = model(u)
+    assert out.shape == (3, mesh.n_nodes)
+    assert torch.allclose(out[1], model(u[1]), atol=1e-12)
+    perm = torch.randperm(mesh.n_nodes)
+    pmesh, _ = _permuted(mesh, perm)
+    pmodel = GraphFieldModel(mesh_to_graph(pmesh), width=8, steps=2).double()
+    pmodel.load_state_dict(model.state_dict())
+    assert torch.allclose(pmodel(u[:, perm]), out[:, perm], atol=1e-12)
