@@ -79,7 +79,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 def _print_heat_summary(s: dict) -> None:
     p, c = s["prdp"], s["converged"]
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
-    print(f"\nheat-2d: {s['mesh']}, {s['n_dofs']} dofs; converged CG needs K_eps = {s['k_converged']}")
+    print(f"\n{s['case']}: {s['mesh']}, {s['n_dofs']} dofs; converged CG needs K_eps = {s['k_converged']}")
     print(f"{'':<28}{'PRDP':>14}{'converged':>14}")
     print(f"{'solver iterations':<28}{p['iterations']:>14,}{c['iterations']:>14,}   "
           f"({pct(s['iteration_savings_vs_converged_run'])} fewer)")
@@ -98,9 +98,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
     import shutil
 
-    from .cases import HeatConfig, run_heat
+    from .cases import case_config, run_heat
 
-    cfg = HeatConfig.quick() if args.quick else HeatConfig()
+    cfg = case_config(args.case, quick=args.quick)
     overrides = {"mesh": args.mesh, "h": args.h, "epochs": args.epochs, "model": args.model}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.output) / args.case
@@ -109,6 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summaries = []
     for seed in range(args.seeds):
         s = run_heat(dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress)
+        s["case"] = args.case
         _print_heat_summary(s)
         summaries.append(s)
     print(f"\nresults in {out}/ (summary.json, curves.png, fields.vtu, per-run metrics.json and checkpoints)")
@@ -303,7 +304,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     run = sub.add_parser("run", help="train a case with PRDP and the converged baseline")
-    run.add_argument("case", choices=["heat-2d"])
+    run.add_argument("case", choices=["heat-1d", "heat-2d", "heat-3d"])
     run.add_argument("--quick", action="store_true", help="a CI-sized profile (about a minute)")
     run.add_argument("--mesh", default=None, help="generator name or mesh file (default: gmsh rectangle)")
     run.add_argument("--h", type=float, default=None, help="mesh size for a generator")

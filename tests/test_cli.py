@@ -108,11 +108,12 @@ def test_bench_physics_and_assembly_quick(tmp_path):
         assert rows and all(r.get("forward_s", r.get("reassembly_s", 0)) > 0 for r in rows)
 
 
-def test_run_heat_2d_quick_prints_savings_and_writes_results(tmp_path, capsys):
-    assert main(["run", "heat-2d", "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
+@pytest.mark.parametrize("case", ["heat-1d", "heat-2d"])
+def test_run_heat_quick_prints_savings_and_writes_results(tmp_path, capsys, case):
+    assert main(["run", case, "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "solver iterations" in out and "paper definition" in out
-    folder = tmp_path / "heat-2d" / "seed-0"
+    assert f"{case}: Mesh" in out and "solver iterations" in out and "paper definition" in out
+    folder = tmp_path / case / "seed-0"
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["prdp"]["iterations"] < summary["converged"]["iterations"]
     d = summary["paper_definition"]
@@ -120,6 +121,6 @@ def test_run_heat_2d_quick_prints_savings_and_writes_results(tmp_path, capsys):
     for name in ("curves.png", "fields.vtu", "prdp/metrics.json", "converged/checkpoint.pt"):
         assert (folder / name).exists()
     # Running again resumes from the checkpoints instead of training anew.
-    assert main(["run", "heat-2d", "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
+    assert main(["run", case, "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
     again = json.loads((folder / "summary.json").read_text())
     assert again["prdp"]["k_schedule"] == summary["prdp"]["k_schedule"]

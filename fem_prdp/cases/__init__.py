@@ -1,5 +1,5 @@
 """Runnable cases (`fem-prdp run CASE`): thin compositions of the layers below."""
 
-from .heat import HeatConfig, run_heat
+from .heat import CASES, HeatConfig, case_config, run_heat
 
-__all__ = ["HeatConfig", "run_heat"]
+__all__ = ["HeatConfig", "run_heat", "CASES", "case_config"]
