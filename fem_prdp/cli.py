@@ -108,11 +108,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     summaries = []
     for seed in range(args.seeds):
-        s = run_heat(dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress)
-        s["case"] = args.case
+        s = run_heat(dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress,
+                     case=args.case)
         _print_heat_summary(s)
         summaries.append(s)
     print(f"\nresults in {out}/ (summary.json, curves.png, fields.vtu, per-run metrics.json and checkpoints)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .cases.report import collect_summaries, combine
+
+    table = {case: combine(runs) for case, runs in collect_summaries(args.results).items()}
+    for case, rows in table.items():
+        n = next(iter(rows.values()))["n"]
+        print(f"\n{case} ({n} run{'s' if n > 1 else ''}): mean +- std")
+        for name, r in rows.items():
+            pct = "savings" in name or name.startswith("  ")
+            fmt = (lambda v: f"{100 * v:6.1f}%") if pct else (lambda v: f"{v:10.4g}")
+            print(f"  {name:<38}{fmt(r['mean'])} +- {fmt(r['std']).strip()}")
+    _write_json(table, args.json)
     return 0
 
 
@@ -315,6 +330,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fresh", action="store_true", help="discard checkpoints instead of resuming")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=_cmd_run)
+
+    report = sub.add_parser("report", help="combine run summaries (seeds, cases) into one table")
+    report.add_argument("results", nargs="+", help="result folders or summary.json files")
+    report.add_argument("--json", default=None)
+    report.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo", help="main job: generate, save, inspect and plot a mesh")
     demo.add_argument("--output", default="results/demo")

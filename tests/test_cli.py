@@ -124,3 +124,17 @@ def test_run_heat_quick_prints_savings_and_writes_results(tmp_path, capsys, case
     assert main(["run", case, "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
     again = json.loads((folder / "summary.json").read_text())
     assert again["prdp"]["k_schedule"] == summary["prdp"]["k_schedule"]
+
+
+def test_report_combines_seeds_with_mean_and_spread(tmp_path, capsys):
+    assert main(["run", "heat-1d", "--quick", "--seeds", "2", "--output", str(tmp_path), "--no-progress"]) == 0
+    capsys.readouterr()
+    out_json = tmp_path / "report.json"
+    assert main(["report", str(tmp_path / "heat-1d"), "--json", str(out_json)]) == 0
+    table = json.loads(out_json.read_text())["heat-1d"]
+    seeds = [json.loads((tmp_path / "heat-1d" / f"seed-{s}" / "summary.json").read_text()) for s in (0, 1)]
+    savings = [s["paper_definition"]["total_savings"] for s in seeds]
+    assert table["savings, paper definition"]["n"] == 2
+    assert table["savings, paper definition"]["mean"] == pytest.approx(sum(savings) / 2)
+    assert "heat-1d (2 runs)" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nothing-here")]) == 2

@@ -100,7 +100,7 @@ def _train(cfg, V, stepper, data, controller, folder, progress):
     return trainer, sum(h["epoch_s"] for h in trainer.history)  # resumed runs count every epoch once
 
 
-def run_heat(cfg: HeatConfig, out_dir: str | os.PathLike, progress: bool = True) -> dict:
+def run_heat(cfg: HeatConfig, out_dir: str | os.PathLike, progress: bool = True, case: str = "heat") -> dict:
     """Train PRDP and the converged baseline; returns (and writes) the summary."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +126,7 @@ def run_heat(cfg: HeatConfig, out_dir: str | os.PathLike, progress: bool = True)
     base_iters = base.meter.total().iterations
     prdp_iters = prdp.meter.total().iterations
     summary = {
-        "config": asdict(cfg), "mesh": repr(mesh), "n_dofs": V.n_dofs, "k_converged": k_eps,
+        "case": case, "config": asdict(cfg), "mesh": repr(mesh), "n_dofs": V.n_dofs, "k_converged": k_eps,
         "prdp": {"k_schedule": prdp.report()["k_schedule"], "iterations": prdp_iters,
                  "final_val_metric": prdp.history[-1]["val_metric"], "wall_s": runs["prdp"]["seconds"],
                  "solver_share": prdp.meter.solver_share()},
