@@ -96,10 +96,16 @@ def _print_heat_summary(s: dict) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
+    import os
     import shutil
+
+    import torch
 
     from .cases import case_config, run_heat
 
+    if "RANK" in os.environ and not torch.distributed.is_initialized():  # launched by torchrun
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    main_rank = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
     cfg = case_config(args.case, quick=args.quick)
     overrides = {"mesh": args.mesh, "h": args.h, "epochs": args.epochs, "model": args.model}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
@@ -110,9 +116,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for seed in range(args.seeds):
         s = run_heat(dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress,
                      case=args.case)
-        _print_heat_summary(s)
+        if main_rank:
+            _print_heat_summary(s)
         summaries.append(s)
-    print(f"\nresults in {out}/ (summary.json, curves.png, fields.vtu, per-run metrics.json and checkpoints)")
+    if main_rank:
+        print(f"\nresults in {out}/ (summary.json, curves.png, fields.vtu, per-run metrics.json and checkpoints)")
     return 0
 
 

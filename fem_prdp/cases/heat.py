@@ -136,11 +136,12 @@ def run_heat(cfg: HeatConfig, out_dir: str | os.PathLike, progress: bool = True,
         "wall_savings_vs_converged_run": 1 - runs["prdp"]["seconds"] / runs["converged"]["seconds"],
         "paper_definition": savings_report(prdp.report()["k_schedule"], k_eps),
     }
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, out / "summary.json")
-    _plots(out, prdp.history, base.history)
-    _fields(out, mesh, prdp, data[cfg.n_train:])
+    if not (torch.distributed.is_initialized() and torch.distributed.get_rank() != 0):  # rank 0 writes
+        tmp = out / f".summary.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, out / "summary.json")
+        _plots(out, prdp.history, base.history)
+        _fields(out, mesh, prdp, data[cfg.n_train:])
     return summary
 
 

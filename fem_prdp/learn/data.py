@@ -49,7 +49,7 @@ def cached(cache_dir: str | os.PathLike, config: dict, build: Callable[[], torch
         return torch.load(path, weights_only=True)
     folder.mkdir(parents=True, exist_ok=True)
     data = build()
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: ranks may build at once
     torch.save(data, tmp)
     os.replace(tmp, path)  # atomic: a killed run never leaves a truncated cache file
     (folder / f"data-{key}.json").write_text(json.dumps(config, sort_keys=True, default=str, indent=1))

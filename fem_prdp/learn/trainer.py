@@ -1,5 +1,10 @@
 """Training through capped physics with a K controller, checkpointed every epoch.
 
+Under `torchrun` (torch.distributed initialised, gloo on CPU or NCCL on GPU) every rank
+takes its share of each mini-batch, gradients are averaged across ranks, the validation
+metric and the controller's decision come from rank 0 and are broadcast, iteration counts
+are summed over ranks, and only rank 0 writes checkpoints.
+
 One epoch: shuffle (own generator), mini-batches of trajectories, `task.loss(batch, k)`,
 backward, optimizer (and scheduler) step; then the validation metric (physics converged,
 whatever K training is at), `controller.update(metric)` -> K for the next epoch, the cost
@@ -113,22 +118,31 @@ class Trainer:
     # ---------------------------------------------------------------- training
     def _train_epoch(self) -> float:
         solver = self.task.stepper.solver
-        order = torch.randperm(len(self.train), generator=self.generator)
+        rank, world = _rank_world()
+        order = torch.randperm(len(self.train), generator=self.generator)  # same on every rank
         losses = []
         for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
-            batch = self.train[order[start:start + self.batch_size]]
+            idx = order[start:start + self.batch_size]
+            batch = self.train[idx.tensor_split(world)[rank]]  # this rank's share
             t0 = time.perf_counter()
             solver.reset_log()
             self.optimizer.zero_grad()
             loss, solver_s = self.task.loss(batch, self.k)
-            loss.backward()
+            # Weight by this rank's share so the summed gradient is the full batch's mean.
+            (loss * len(batch) / len(idx)).backward()
+            loss_sum = loss.detach() * len(batch)
+            if world > 1:
+                for p in self.task.model.parameters():
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                torch.distributed.all_reduce(loss_sum)
             self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()
-            counts = solver.iterations()
+            counts = _sum_over_ranks(solver.iterations())
             self.meter.record_solve(counts["primal"], counts["adjoint"], seconds=solver_s, solves=counts["solves"])
             self.meter.record_network(time.perf_counter() - t0 - solver_s)
-            losses.append(float(loss.detach()))
+            losses.append(float(loss_sum) / len(idx))
         return sum(losses) / len(losses)
 
     def _validate(self) -> float:
@@ -141,21 +155,28 @@ class Trainer:
 
     def fit(self, epochs: int) -> list[dict]:
         """Train until `epochs` epochs are done in total (resuming where a checkpoint left)."""
-        bar = tqdm(range(self.epoch, epochs), initial=self.epoch, total=epochs, disable=not self.progress,
-                   desc="train")
+        rank, world = _rank_world()
+        bar = tqdm(range(self.epoch, epochs), initial=self.epoch, total=epochs,
+                   disable=not self.progress or rank != 0, desc="train")
         for _ in bar:
             k_used = self.k
             t0 = time.perf_counter()
             loss = self._train_epoch()
             metric = self._validate()
-            self.k = self.controller.update(metric)
+            decision = [self.controller.update(metric), metric] if rank == 0 else [None, None]
+            if world > 1:  # rank 0 decides; everyone follows
+                torch.distributed.broadcast_object_list(decision, src=0)
+                if rank != 0:
+                    self.controller.update(decision[1])  # keep every rank's controller state in step
+            self.k, metric = decision
             cost = self.meter.end_epoch()
             self.history.append({"epoch": self.epoch, "k": k_used, "loss": loss, "val_metric": metric,
                                  "primal_iters": cost.primal_iters, "adjoint_iters": cost.adjoint_iters,
                                  "solver_forward_s": cost.solver_seconds, "other_s": cost.network_seconds,
                                  "epoch_s": time.perf_counter() - t0})
             self.epoch += 1
-            self._save()
+            if rank == 0:
+                self._save()
             bar.set_postfix(K=k_used, metric=f"{metric:.3g}")
         return self.history
 
@@ -172,3 +193,17 @@ class Trainer:
         if all(k is not None for k in ks) and self.k_converged:
             out["savings"] = savings_report(ks, max(self.k_converged))
         return out
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
+    if _rank_world()[1] == 1:
+        return counts
+    t = torch.tensor([counts["primal"], counts["adjoint"], counts["solves"]], dtype=torch.int64)
+    torch.distributed.all_reduce(t)
+    return {"primal": int(t[0]), "adjoint": int(t[1]), "solves": int(t[2])}
