@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,34 +25,7 @@ from tqdm.auto import tqdm
 
 from ..prdp import CostMeter, controller_from_state, savings_report
 
-__all__ = ["EmulatorTask", "Trainer"]
-
-
-@dataclass
-class EmulatorTask:
-    """The paper's mixed chain: network step, then a capped physics step; the loss is the
-    MSE of the two-step rollout. `stepper` needs `step(u, k)` and a `CappedSolver` as
-    `stepper.solver` (its log gives the iteration counts)."""
-
-    model: torch.nn.Module
-    stepper: object
-
-    def rollout(self, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor, float]:
-        u1 = self.model(u0)
-        t0 = time.perf_counter()
-        u2 = self.stepper.step(u1, k=k)
-        return u1, u2, time.perf_counter() - t0
-
-    def loss(self, traj: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
-        """traj [B, >= 3, n] -> (loss, seconds in the forward physics solve)."""
-        u1, u2, solver_s = self.rollout(traj[:, 0], k)
-        return ((u1 - traj[:, 1]) ** 2).mean() + ((u2 - traj[:, 2]) ** 2).mean(), solver_s
-
-    @torch.no_grad()
-    def metric(self, traj: torch.Tensor) -> float:
-        """Normalised MSE of the two-step rollout with converged physics."""
-        _, u2, _ = self.rollout(traj[:, 0], None)
-        return float(((u2 - traj[:, 2]) ** 2).sum() / (traj[:, 2] ** 2).sum())
+__all__ = ["Trainer"]
 
 
 class Trainer:

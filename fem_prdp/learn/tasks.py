@@ -1,0 +1,116 @@
+"""The paper's three training setups as tasks the `Trainer` runs. Each task has `model`,
+`stepper` (whose `solver` is a `CappedSolver`: its log gives the iteration counts),
+`loss(batch, k) -> (loss, forward solver seconds)` and `metric(val) -> float` (with the
+physics converged, whatever K training is at, as the paper does)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["EmulatorTask", "CorrectionTask", "InverseTask", "ParameterModel"]
+
+
+def _timed_step(stepper, u, k, x0=None):
+    t0 = time.perf_counter()
+    out = stepper.step(u, k=k) if x0 is None else stepper.step(u, k=k, x0=x0)
+    return out, time.perf_counter() - t0
+
+
+@dataclass
+class EmulatorTask:
+    """Autoregressive emulator, the paper's mixed chain: network step, then a capped physics
+    step; loss = MSE of the two-step rollout against trajectories [B, >= 3, n].
+    `warm_start`: the physics solve starts from the network's state instead of zero (the
+    paper starts from zero; savings with warm starts must be reported separately)."""
+
+    model: torch.nn.Module
+    stepper: object
+    warm_start: bool = False
+
+    def rollout(self, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor, float]:
+        u1 = self.model(u0)
+        u2, seconds = _timed_step(self.stepper, u1, k, x0=u1.detach() if self.warm_start else None)
+        return u1, u2, seconds
+
+    def loss(self, traj: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
+        u1, u2, solver_s = self.rollout(traj[:, 0], k)
+        return ((u1 - traj[:, 1]) ** 2).mean() + ((u2 - traj[:, 2]) ** 2).mean(), solver_s
+
+    @torch.no_grad()
+    def metric(self, traj: torch.Tensor) -> float:
+        """Normalised MSE of the two-step rollout with converged physics."""
+        _, u2, _ = self.rollout(traj[:, 0], None)
+        return float(((u2 - traj[:, 2]) ** 2).sum() / (traj[:, 2] ** 2).sum())
+
+
+@dataclass
+class CorrectionTask:
+    """Solver-in-the-loop: each step is a capped physics step plus a learned correction,
+    u <- P_K(u) + model(P_K(u)), unrolled `m` steps; loss = MSE over the unrolled states of
+    trajectories [B, >= m + 1, n]."""
+
+    model: torch.nn.Module
+    stepper: object
+    m: int = 2
+
+    def _unroll(self, u: torch.Tensor, k: int | None):
+        states, seconds = [], 0.0
+        for _ in range(self.m):
+            coarse, s = _timed_step(self.stepper, u, k)
+            seconds += s
+            u = coarse + self.model(coarse)
+            states.append(u)
+        return torch.stack(states, 1), seconds
+
+    def loss(self, traj: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
+        pred, seconds = self._unroll(traj[:, 0], k)
+        return ((pred - traj[:, 1:self.m + 1]) ** 2).mean(), seconds
+
+    @torch.no_grad()
+    def metric(self, traj: torch.Tensor) -> float:
+        pred, _ = self._unroll(traj[:, 0], None)
+        ref = traj[:, 1:self.m + 1]
+        return float(((pred - ref) ** 2).sum() / (ref**2).sum())
+
+
+class ParameterModel(torch.nn.Module):
+    """Free parameters theta [n] to recover in an inverse problem (ignores its input)."""
+
+    def __init__(self, n: int, init: float = 0.0, dtype=torch.float64):
+        super().__init__()
+        self.theta = torch.nn.Parameter(torch.full((n,), init, dtype=dtype))
+
+    def forward(self, *_):
+        return self.theta
+
+
+@dataclass
+class InverseTask:
+    """Inverse problem: parameters -> capped physics solve -> loss against observed fields.
+    `problem` is a `PoissonProblem`-like object with `source(theta, sign)`, `solve(f, k)` and
+    `solver`; batches are observed fields [B, n] of the same unknown parameters."""
+
+    model: torch.nn.Module
+    problem: object
+    sign: float = 1.0
+
+    @property
+    def stepper(self):
+        return self.problem
+
+    def _solve(self, k):
+        t0 = time.perf_counter()
+        u = self.problem.solve(self.problem.source(self.model(), self.sign), k=k)
+        return u, time.perf_counter() - t0
+
+    def loss(self, observed: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
+        u, seconds = self._solve(k)
+        return ((u - observed) ** 2).mean(), seconds
+
+    @torch.no_grad()
+    def metric(self, observed: torch.Tensor) -> float:
+        u, _ = self._solve(None)
+        return float(((u - observed) ** 2).sum() / (observed**2).sum())
