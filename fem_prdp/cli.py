@@ -86,7 +86,7 @@ def _print_heat_summary(s: dict) -> None:
     print(f"{'final validation nMSE':<28}{p['final_val_metric']:>14.3e}{c['final_val_metric']:>14.3e}")
     print(f"{'wall time (s)':<28}{p['wall_s']:>14.1f}{c['wall_s']:>14.1f}   "
           f"({pct(s['wall_savings_vs_converged_run'])} less)")
-    print(f"{'forward-solve share of step':<28}{pct(p['solver_share']):>14}{pct(c['solver_share']):>14}")
+    print(f"{'solver share of step time':<28}{pct(p['solver_share']):>14}{pct(c['solver_share']):>14}")
     print("PRDP K schedule: " + " ".join(str(k) for k in p["k_schedule"]))
     d = s["paper_definition"]
     print(f"paper definition (vs K_eps = {d['k_converged']} every epoch): total {pct(d['total_savings'])}, "

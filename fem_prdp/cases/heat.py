@@ -172,7 +172,7 @@ def _plots(out: Path, prdp: list[dict], base: list[dict]) -> None:
 
 @torch.no_grad()
 def _fields(out: Path, mesh, trainer: Trainer, val: torch.Tensor) -> None:
-    u1, u2, _ = trainer.task.rollout(val[:1, 0], None)
+    u1, u2 = trainer.task.rollout(val[:1, 0], None)
     fields = {"reference_step2": val[0, 2], "predicted_step2": u2[0], "network_step1": u1[0],
               "reference_step1": val[0, 1]}
     write_mesh(mesh.with_data(point_data=fields), out / "fields.vtu")

@@ -1,22 +1,15 @@
 """The paper's three training setups as tasks the `Trainer` runs. Each task has `model`,
-`stepper` (whose `solver` is a `CappedSolver`: its log gives the iteration counts),
-`loss(batch, k) -> (loss, forward solver seconds)` and `metric(val) -> float` (with the
-physics converged, whatever K training is at, as the paper does)."""
+`stepper` (whose `solver` is a `CappedSolver`: its log gives the iteration counts and solve
+times), `loss(batch, k) -> loss` and `metric(val) -> float` (with the physics converged,
+whatever K training is at, as the paper does)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 
 __all__ = ["EmulatorTask", "CorrectionTask", "InverseTask", "ParameterModel"]
-
-
-def _timed_step(stepper, u, k, x0=None):
-    t0 = time.perf_counter()
-    out = stepper.step(u, k=k) if x0 is None else stepper.step(u, k=k, x0=x0)
-    return out, time.perf_counter() - t0
 
 
 @dataclass
@@ -30,19 +23,21 @@ class EmulatorTask:
     stepper: object
     warm_start: bool = False
 
-    def rollout(self, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def rollout(self, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(network step u1, physics step u2) from u0 [B, n]."""
         u1 = self.model(u0)
-        u2, seconds = _timed_step(self.stepper, u1, k, x0=u1.detach() if self.warm_start else None)
-        return u1, u2, seconds
+        if self.warm_start:
+            return u1, self.stepper.step(u1, k=k, x0=u1.detach())
+        return u1, self.stepper.step(u1, k=k)
 
-    def loss(self, traj: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
-        u1, u2, solver_s = self.rollout(traj[:, 0], k)
-        return ((u1 - traj[:, 1]) ** 2).mean() + ((u2 - traj[:, 2]) ** 2).mean(), solver_s
+    def loss(self, traj: torch.Tensor, k: int | None) -> torch.Tensor:
+        u1, u2 = self.rollout(traj[:, 0], k)
+        return ((u1 - traj[:, 1]) ** 2).mean() + ((u2 - traj[:, 2]) ** 2).mean()
 
     @torch.no_grad()
     def metric(self, traj: torch.Tensor) -> float:
         """Normalised MSE of the two-step rollout with converged physics."""
-        _, u2, _ = self.rollout(traj[:, 0], None)
+        _, u2 = self.rollout(traj[:, 0], None)
         return float(((u2 - traj[:, 2]) ** 2).sum() / (traj[:, 2] ** 2).sum())
 
 
@@ -56,22 +51,20 @@ class CorrectionTask:
     stepper: object
     m: int = 2
 
-    def _unroll(self, u: torch.Tensor, k: int | None):
-        states, seconds = [], 0.0
+    def _unroll(self, u: torch.Tensor, k: int | None) -> torch.Tensor:
+        states = []
         for _ in range(self.m):
-            coarse, s = _timed_step(self.stepper, u, k)
-            seconds += s
+            coarse = self.stepper.step(u, k=k)
             u = coarse + self.model(coarse)
             states.append(u)
-        return torch.stack(states, 1), seconds
+        return torch.stack(states, 1)
 
-    def loss(self, traj: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
-        pred, seconds = self._unroll(traj[:, 0], k)
-        return ((pred - traj[:, 1:self.m + 1]) ** 2).mean(), seconds
+    def loss(self, traj: torch.Tensor, k: int | None) -> torch.Tensor:
+        return ((self._unroll(traj[:, 0], k) - traj[:, 1:self.m + 1]) ** 2).mean()
 
     @torch.no_grad()
     def metric(self, traj: torch.Tensor) -> float:
-        pred, _ = self._unroll(traj[:, 0], None)
+        pred = self._unroll(traj[:, 0], None)
         ref = traj[:, 1:self.m + 1]
         return float(((pred - ref) ** 2).sum() / (ref**2).sum())
 
@@ -101,16 +94,13 @@ class InverseTask:
     def stepper(self):
         return self.problem
 
-    def _solve(self, k):
-        t0 = time.perf_counter()
-        u = self.problem.solve(self.problem.source(self.model(), self.sign), k=k)
-        return u, time.perf_counter() - t0
+    def _solve(self, k) -> torch.Tensor:
+        return self.problem.solve(self.problem.source(self.model(), self.sign), k=k)
 
-    def loss(self, observed: torch.Tensor, k: int | None) -> tuple[torch.Tensor, float]:
-        u, seconds = self._solve(k)
-        return ((u - observed) ** 2).mean(), seconds
+    def loss(self, observed: torch.Tensor, k: int | None) -> torch.Tensor:
+        return ((self._solve(k) - observed) ** 2).mean()
 
     @torch.no_grad()
     def metric(self, observed: torch.Tensor) -> float:
-        u, _ = self._solve(None)
+        u = self._solve(None)
         return float(((u - observed) ** 2).sum() / (observed**2).sum())

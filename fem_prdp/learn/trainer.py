@@ -30,8 +30,8 @@ __all__ = ["Trainer"]
 
 class Trainer:
     """Args:
-        task: an `EmulatorTask` (or anything with `loss(batch, k)`, `metric(val)`, `model`,
-            `stepper.solver`).
+        task: a task from `fem_prdp.learn.tasks` (anything with `loss(batch, k)`,
+            `metric(val)`, `model` and `stepper.solver`).
         optimizer, scheduler (optional, stepped per mini-batch), controller (PRDP or a
             comparison schedule).
         train, val: trajectories [N, T, n].
@@ -99,7 +99,7 @@ class Trainer:
             t0 = time.perf_counter()
             solver.reset_log()
             self.optimizer.zero_grad()
-            loss, solver_s = self.task.loss(batch, self.k)
+            loss = self.task.loss(batch, self.k)
             # Weight by this rank's share so the summed gradient is the full batch's mean.
             (loss * len(batch) / len(idx)).backward()
             loss_sum = loss.detach() * len(batch)
@@ -111,9 +111,11 @@ class Trainer:
             self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()
-            counts = _sum_over_ranks(solver.iterations())
-            self.meter.record_solve(counts["primal"], counts["adjoint"], seconds=solver_s, solves=counts["solves"])
-            self.meter.record_network(time.perf_counter() - t0 - solver_s)
+            local = solver.iterations()  # primal and adjoint solves, with their wall time
+            counts = _sum_over_ranks(local)
+            self.meter.record_solve(counts["primal"], counts["adjoint"], matvecs=counts["matvecs"],
+                                    seconds=local["seconds"], solves=counts["solves"])
+            self.meter.record_network(time.perf_counter() - t0 - local["seconds"])
             losses.append(float(loss_sum) / len(idx))
         return sum(losses) / len(losses)
 
@@ -144,7 +146,8 @@ class Trainer:
             cost = self.meter.end_epoch()
             self.history.append({"epoch": self.epoch, "k": k_used, "loss": loss, "val_metric": metric,
                                  "primal_iters": cost.primal_iters, "adjoint_iters": cost.adjoint_iters,
-                                 "solver_forward_s": cost.solver_seconds, "other_s": cost.network_seconds,
+                                 "matvecs": cost.matvecs, "solver_s": cost.solver_seconds,
+                                 "other_s": cost.network_seconds,
                                  "epoch_s": time.perf_counter() - t0})
             self.epoch += 1
             if rank == 0:
@@ -176,6 +179,7 @@ def _rank_world() -> tuple[int, int]:
 def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
     if _rank_world()[1] == 1:
         return counts
-    t = torch.tensor([counts["primal"], counts["adjoint"], counts["solves"]], dtype=torch.int64)
+    keys = ("primal", "adjoint", "matvecs", "solves")
+    t = torch.tensor([counts[k] for k in keys], dtype=torch.int64)
     torch.distributed.all_reduce(t)
-    return {"primal": int(t[0]), "adjoint": int(t[1]), "solves": int(t[2])}
+    return {**counts, **{k: int(v) for k, v in zip(keys, t, strict=True)}}

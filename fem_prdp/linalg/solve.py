@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
@@ -21,7 +23,7 @@ __all__ = ["solve"]
 _GRAD_MODES = ("implicit", "unrolled")
 
 
-def _info(state, x, b, matvec, solver: KrylovSolver) -> SolveInfo:
+def _info(state, x, b, matvec, solver: KrylovSolver, seconds: float) -> SolveInfo:
     with torch.no_grad():
         res = (b - matvec(x.detach())).norm(dim=-1)
     statuses = tuple(SolveStatus(int(s)) for s in state.status.tolist())
@@ -34,6 +36,7 @@ def _info(state, x, b, matvec, solver: KrylovSolver) -> SolveInfo:
         residual_history=torch.stack(state.history),
         method=solver.name,
         max_iters=solver.max_iters,
+        seconds=seconds,
     )
 
 
@@ -52,8 +55,9 @@ class _Operator:
 
 def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Tensor, SolveInfo]:
     matvec = _Operator(pattern, values)
+    t0 = time.perf_counter()
     x, state = solver.run(matvec, precond, b, x0)
-    return x, _info(state, x, b, matvec, solver)
+    return x, _info(state, x, b, matvec, solver, time.perf_counter() - t0)
 
 
 # Derivation (x = A^-1 b, loss L(x)):

@@ -63,11 +63,17 @@ class CappedSolver:
         self.solve_log.append(info)
         return x
 
-    def iterations(self) -> dict[str, int]:
-        """Cumulative iterations (summed over samples) of the logged primal and adjoint solves."""
-        primal = sum(int(i.n_iters.sum()) for i in self.solve_log)
-        adjoint = sum(int(a.n_iters.sum()) for i in self.solve_log for a in i.adjoint)
-        return {"primal": primal, "adjoint": adjoint, "solves": len(self.solve_log)}
+    def iterations(self) -> dict:
+        """Cumulative iterations and matrix-vector products (summed over samples) and wall
+        seconds of the logged primal solves and of their adjoints (run during backward)."""
+        adjoints = [a for i in self.solve_log for a in i.adjoint]
+        return {
+            "primal": sum(int(i.n_iters.sum()) for i in self.solve_log),
+            "adjoint": sum(int(a.n_iters.sum()) for a in adjoints),
+            "matvecs": sum(int(i.matvecs.sum()) for i in [*self.solve_log, *adjoints]),
+            "seconds": sum(i.seconds for i in [*self.solve_log, *adjoints]),
+            "solves": len(self.solve_log),
+        }
 
     def reset_log(self) -> None:
         self.solve_log = []

@@ -55,10 +55,8 @@ class CostMeter:
         return t
 
     def solver_share(self) -> float:
-        """Fraction of the recorded (solver + other) time recorded as solver time. The
-        trainer records the forward solves as solver time; the adjoint solves run inside
-        backward and are counted as other time, so this is a lower bound on the solver's
-        true share."""
+        """Fraction of the recorded (solver + network) time spent in the linear solves,
+        primal and adjoint."""
         t = self.total()
         busy = t.solver_seconds + t.network_seconds
         return t.solver_seconds / busy if busy > 0 else 0.0

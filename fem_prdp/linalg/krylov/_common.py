@@ -70,6 +70,10 @@ class SolveInfo:
             iteration (MINRES: in the preconditioner's norm).
         method: solver name; max_iters: the cap K.
         adjoint: filled by the implicit backward pass with the adjoint solve's `SolveInfo`.
+        seconds: wall time of the solve (host clock; on a GPU the work is asynchronous and
+            this measures the launch unless the caller synchronises).
+        matvecs: [B] matrix-vector products per sample (BiCGStab: 2 per iteration; every
+            method: +1 for the initial residual).
     """
 
     status: SolveStatus
@@ -81,6 +85,12 @@ class SolveInfo:
     method: str
     max_iters: int
     adjoint: list = field(default_factory=list, compare=False)
+    seconds: float = 0.0
+
+    @property
+    def matvecs(self) -> torch.Tensor:
+        per_iteration = 2 if self.method == "bicgstab" else 1
+        return per_iteration * self.n_iters + 1
 
     @property
     def converged(self) -> torch.Tensor:
