@@ -42,7 +42,7 @@ def _heat_data(V, stepper, n, steps):
     return reference_trajectories(stepper.step, u0, steps)
 
 
-def test_warm_starts_cost_fewer_iterations_for_the_same_cap():
+def test_warm_start_gives_a_better_solve_for_the_same_cap():
     V = FunctionSpace(M.uniform_rectangle(8), 1)
     walls = {b: 0.0 for b in V.mesh.boundaries}
     stepper = HeatStepper(V, nu=1.0, dt=1e-3, dirichlet=walls)
@@ -53,7 +53,7 @@ def test_warm_starts_cost_fewer_iterations_for_the_same_cap():
         task = EmulatorTask(model, stepper, warm_start=warm)
         with torch.no_grad():
             _, u2 = task.rollout(data[:, 0], 3)
-        errors[warm] = float((u2 - stepper.step(task.model(data[:, 0]))).norm())
+            errors[warm] = float((u2 - stepper.step(task.model(data[:, 0]))).norm())
     assert errors[True] < errors[False]  # same K, better solve: the start is near the answer
 
 
