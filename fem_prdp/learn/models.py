@@ -103,14 +103,26 @@ class GraphFieldModel(nn.Module):
     """A `MeshGraphNet` on one fixed mesh as a field-to-field map, so it drops into the same
     training setups as `FieldMLP`: input u [B, n_nodes] (or [n_nodes]) -> [B, n_nodes].
     Node inputs are the state and the node-type one-hot; the output is the increment
-    (u + net) when `residual`. The batched graph is built once per batch size."""
+    (u + net) when `residual`. The batched graph is built once per batch size.
 
-    def __init__(self, graph: Data, width: int = 64, steps: int = 4, mlp_depth: int = 2, residual: bool = True):
+    As in MeshGraphNets: `normalize` standardises the state with statistics accumulated
+    during the first training batches (then frozen, saved with the model), and
+    `noise_std` > 0 adds Gaussian noise to the input state in training mode (the residual
+    then starts from the noisy state, so the network learns to undo the noise)."""
+
+    def __init__(self, graph: Data, width: int = 64, steps: int = 4, mlp_depth: int = 2, residual: bool = True,
+                 normalize: bool = False, noise_std: float = 0.0):
         super().__init__()
+        from .normalize import Normalizer
+
         self.graph = graph
         n_types = graph.node_type.shape[1]
         self.net = MeshGraphNet(1 + n_types, graph.edge_attr.shape[1], 1, width, steps, mlp_depth)
         self.residual = residual
+        self.normalizer = Normalizer(1) if normalize else None
+        if noise_std < 0:
+            raise ValueError(f"GraphFieldModel: noise_std must be >= 0, got {noise_std}")
+        self.noise_std = noise_std
         self._batched: dict[int, Data] = {}
 
     def _batch(self, b: int) -> Data:
@@ -122,11 +134,20 @@ class GraphFieldModel(nn.Module):
         return self._batched[b]
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
+        from .normalize import add_noise
+
         single = u.ndim == 1
         U = u.unsqueeze(0) if single else u
+        if self.training and self.noise_std > 0:
+            U = add_noise(U, self.noise_std)
         b, n = U.shape
         base = self._batch(b)
-        data = Data(x=torch.cat([U.reshape(b * n, 1), base.node_type.to(U)], dim=1), edge_index=base.edge_index,
+        x = U.reshape(b * n, 1)
+        if self.normalizer is not None:
+            if self.training:
+                self.normalizer.update(x)
+            x = self.normalizer(x)
+        data = Data(x=torch.cat([x, base.node_type.to(U)], dim=1), edge_index=base.edge_index,
                     edge_attr=base.edge_attr.to(U))
         out = self.net(data).reshape(b, n)
         out = U + out if self.residual else out

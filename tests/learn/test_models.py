@@ -94,3 +94,20 @@ def test_graph_field_model_maps_batches_of_fields_equivariantly():
     pmodel = GraphFieldModel(mesh_to_graph(pmesh), width=8, steps=2).double()
     pmodel.load_state_dict(model.state_dict())
     assert torch.allclose(pmodel(u[:, perm]), out[:, perm], atol=1e-12)
+
+
+def test_graph_field_model_normalises_and_adds_noise_only_in_training():
+    from fem_prdp.learn import GraphFieldModel
+
+    torch.manual_seed(0)
+    mesh = M.uniform_rectangle(3)
+    model = GraphFieldModel(mesh_to_graph(mesh), width=8, steps=1, normalize=True, noise_std=0.1).double()
+    u = 100.0 + 5.0 * torch.rand(2, mesh.n_nodes, dtype=torch.float64)
+    model.train()
+    a, b = model(u), model(u)
+    assert not torch.allclose(a, b)  # training noise
+    assert float(model.normalizer.sum[0] / model.normalizer.count) == pytest.approx(float(u.mean()), rel=1e-2)
+    model.eval()
+    assert torch.equal(model(u), model(u))  # no noise at evaluation
+    state = model.state_dict()
+    assert "normalizer.sum" in state  # statistics travel with checkpoints
