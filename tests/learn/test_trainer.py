@@ -51,7 +51,8 @@ def test_killed_and_resumed_run_matches_uninterrupted_run_bit_for_bit(tmp_path):
         for stop in stops:  # each stop: a fresh process-like restart from the checkpoint
             controller = PRDPController(ema_window=2, error_window=1, plateau_threshold=0.99)
             task, opt, data = _setup(tmp_path, controller, seed=123)
-            trainer = Trainer(task, opt, controller, data[:40], data[40:], batch_size=8,
+            scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.9)  # per mini-batch
+            trainer = Trainer(task, opt, controller, data[:40], data[40:], batch_size=8, scheduler=scheduler,
                               checkpoint_dir=folder, progress=False, seed=7)
             trainer.fit(stop)
         return trainer
@@ -63,6 +64,8 @@ def test_killed_and_resumed_run_matches_uninterrupted_run_bit_for_bit(tmp_path):
     keys = ("epoch", "k", "loss", "val_metric", "primal_iters", "adjoint_iters")
     assert [{k: h[k] for k in keys} for h in straight.history] == [{k: h[k] for k in keys} for h in resumed.history]
     assert straight.controller.state_dict() == resumed.controller.state_dict()
+    assert straight.scheduler.state_dict() == resumed.scheduler.state_dict()
+    assert straight.optimizer.param_groups[0]["lr"] < 1e-3  # the schedule really ran
 
 
 def test_converged_baseline_runs_and_data_cache_is_reused(tmp_path):
