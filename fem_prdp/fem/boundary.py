@@ -52,16 +52,15 @@ def dirichlet_conditions(space: FunctionSpace, conditions: dict) -> tuple[torch.
     (one per component of a vector space), a callable of dof points [N, dim] -> [N] (scalar)
     or [N, dim] (vector), or a tensor [n_dofs_of_that_boundary].
     """
-    owner: dict[int, int] = {}
     per_name = []
+    owner = torch.full((space.n_dofs,), -1, dtype=torch.int64, device=space.device)
     for i, (name, value) in enumerate(conditions.items()):
         dofs = dirichlet_dofs(space, name)
         per_name.append((dofs, _values_at(space, dofs, value)))
-        for d in dofs.tolist():
-            owner[d] = i
+        owner[dofs] = i  # a later boundary takes over shared dofs
     dofs_out, vals_out = [], []
     for i, (dofs, vals) in enumerate(per_name):
-        keep = torch.tensor([owner[d] == i for d in dofs.tolist()], dtype=torch.bool, device=dofs.device)
+        keep = owner[dofs] == i
         dofs_out.append(dofs[keep])
         vals_out.append(vals[..., keep])
     if not dofs_out:
