@@ -9,6 +9,7 @@ from .boundary import (
     dirichlet_conditions,
     dirichlet_dofs,
     pin_dof,
+    prepare_dirichlet,
 )
 from .forms import (
     BilinearForm,
@@ -60,6 +61,7 @@ __all__ = [
     "dirichlet_dofs",
     "pin_dof",
     "dirichlet_conditions",
+    "prepare_dirichlet",
     "supg_tau",
     "error_norms",
     "TaylorHood",

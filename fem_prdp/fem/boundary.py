@@ -15,6 +15,8 @@ Every function returns new tensors and never changes the mesh or the space.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..linalg import SparseMatrix
@@ -146,6 +148,34 @@ def apply_dirichlet(
     values = torch.where(off, torch.zeros_like(A.values), A.values)
     values = values.index_copy(values.ndim - 1, slots, diag_d.expand(*values.shape[:-1], len(dofs)))
     return A.with_values(values), b_new
+
+
+@dataclass
+class FixedDirichlet:
+    """Dirichlet elimination of a matrix that does not change between solves, done once.
+
+    `apply_dirichlet` is affine in the right-hand side: b -> b with the constrained entries
+    replaced, plus a fixed offset (the lifting -A g and diag * g on the constrained rows).
+    So a stepper whose matrix is fixed constrains it once and lifts each new b with one
+    cheap pass instead of re-eliminating the matrix every step.
+    """
+
+    matrix: SparseMatrix
+    dofs: torch.Tensor
+    offset: torch.Tensor
+
+    def rhs(self, b: torch.Tensor) -> torch.Tensor:
+        """The constrained right-hand side for b [n] or [B, n]."""
+        return b.index_fill(b.ndim - 1, self.dofs, 0.0) + self.offset
+
+
+def prepare_dirichlet(A: SparseMatrix, space: FunctionSpace, dofs: torch.Tensor, values) -> FixedDirichlet:
+    """Constrain the fixed matrix A once (see `FixedDirichlet`); no dofs: A unchanged."""
+    zero = torch.zeros(A.shape[0], dtype=A.dtype, device=A.device)
+    if len(dofs) == 0:
+        return FixedDirichlet(A, dofs, zero)
+    matrix, offset = apply_dirichlet(A, zero, space, dofs=dofs, values=values)
+    return FixedDirichlet(matrix, dofs, offset)
 
 
 def _facet_data(space: FunctionSpace, names: tuple[str, ...], degree: int):

@@ -225,7 +225,7 @@ class AMG(Preconditioner):
         return x
 
     def apply(self, r):
-        return self._cycle(0, r.detach() if not r.requires_grad else r)
+        return self._cycle(0, r)
 
 
 class BlockDiagonal(Preconditioner):

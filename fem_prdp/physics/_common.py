@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..linalg import CG, GMRES, MINRES, BiCGStab, Jacobi, Preconditioner, SolveInfo, SparseMatrix, solve
+from ..linalg import CG, GMRES, MINRES, BiCGStab, Preconditioner, SolveInfo, SparseMatrix, solve
 
 __all__ = ["CappedSolver", "check_state", "check_positive"]
 
@@ -78,6 +78,3 @@ class CappedSolver:
     def reset_log(self) -> None:
         self.solve_log = []
 
-
-def default_precond(A: SparseMatrix) -> Preconditioner:
-    return Jacobi(A)

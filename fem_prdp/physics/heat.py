@@ -14,14 +14,15 @@ import torch
 
 from ..fem import (
     FunctionSpace,
-    apply_dirichlet,
     assemble_matrix,
     dirichlet_conditions,
     lumped_mass,
     mass,
+    prepare_dirichlet,
     stiffness,
 )
-from ._common import CappedSolver, check_positive, check_state, default_precond
+from ..linalg import Jacobi
+from ._common import CappedSolver, check_positive, check_state
 
 __all__ = ["HeatStepper"]
 
@@ -59,20 +60,16 @@ class HeatStepper:
         self.M, self.K = M, K
         self.A = K.with_values(M.values + self.theta * dt * K.values)
         self.B = K.with_values(M.values - (1 - self.theta) * dt * K.values)
-        A_bc, _ = self._constrain(self.A, torch.zeros(space.n_dofs, dtype=space.dtype, device=space.device))
-        self.precond = default_precond(A_bc)
-
-    def _constrain(self, A, b):
-        if len(self._bc_dofs) == 0:
-            return A, b
-        return apply_dirichlet(A, b, self.space, dofs=self._bc_dofs, values=self._bc_values)
+        # The step matrix is fixed: eliminate the Dirichlet dofs once, lift each rhs cheaply.
+        self._system = prepare_dirichlet(self.A, space, self._bc_dofs, self._bc_values)
+        self.precond = Jacobi(self._system.matrix)
 
     def step(self, u: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None) -> torch.Tensor:
         """u_old [n] or [B, n] -> u_new, with the solve capped at k (None: to tolerance).
         Inner solves start from zero unless x0 is given (e.g. x0=u for a warm start)."""
         check_state(u, self.space.n_dofs, "HeatStepper.step")
-        A, b = self._constrain(self.A, self.B.matvec(u))
-        return self.solver(A, b, k, self.precond, x0)
+        b = self._system.rhs(self.B.matvec(u))
+        return self.solver(self._system.matrix, b, k, self.precond, x0)
 
     def rollout(self, u0: torch.Tensor, n_steps: int, k: int | None = None) -> torch.Tensor:
         """[n_steps + 1, ...] trajectory from u0."""

@@ -99,6 +99,7 @@ class NavierStokesStepper:
         self._schur = _SchurCC(self.th, nu, dt)
         self.previous: torch.Tensor | None = None
         self.pressure: torch.Tensor | None = None
+        self._divergence = None
 
     def _rhs(self, u: torch.Tensor) -> torch.Tensor:
         n_s, d = self.th.scalar_velocity.n_dofs, self.mesh.dim
@@ -152,8 +153,9 @@ class NavierStokesStepper:
 
     def divergence(self, u: torch.Tensor) -> torch.Tensor:
         """B u: the discrete divergence tested with each pressure basis function."""
-        system = assemble_oseen(self.th, self.nu)
-        return system.divergence_block().matvec(u)
+        if self._divergence is None:  # B does not depend on the flow: assemble it once
+            self._divergence = assemble_oseen(self.th, self.nu).divergence_block()
+        return self._divergence.matvec(u)
 
 
 class _ComponentBlock(Preconditioner):

@@ -11,8 +11,9 @@ import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 
-from ..fem import FunctionSpace, apply_dirichlet, assemble_matrix, dirichlet_conditions, mass, stiffness
-from ._common import CappedSolver, check_state, default_precond
+from ..fem import FunctionSpace, assemble_matrix, dirichlet_conditions, mass, prepare_dirichlet, stiffness
+from ..linalg import Jacobi
+from ._common import CappedSolver, check_state
 
 __all__ = ["PoissonProblem"]
 
@@ -40,14 +41,9 @@ class PoissonProblem:
         self._bc_dofs, self._bc_values = dirichlet_conditions(space, dirichlet)
         self.K = assemble_matrix(stiffness, space, kappa=kappa)
         self.M = assemble_matrix(mass, space)
-        A, _ = self._constrain(self.K, torch.zeros(space.n_dofs, dtype=space.dtype, device=space.device))
-        self.precond = default_precond(A)
+        self._system = prepare_dirichlet(self.K, space, self._bc_dofs, self._bc_values)
+        self.precond = Jacobi(self._system.matrix)
         self.modes, self.eigenvalues = self._eigenmodes(n_modes)
-
-    def _constrain(self, A, b):
-        if len(self._bc_dofs) == 0:
-            return A, b
-        return apply_dirichlet(A, b, self.space, dofs=self._bc_dofs, values=self._bc_values)
 
     def _eigenmodes(self, n: int):
         fixed = self._bc_dofs.cpu().numpy()
@@ -75,5 +71,4 @@ class PoissonProblem:
     def solve(self, f: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None) -> torch.Tensor:
         """u for the nodal source f [n] or [B, n] (load b = M f), solve capped at k."""
         check_state(f, self.space.n_dofs, "PoissonProblem.solve", "source")
-        A, b = self._constrain(self.K, self.M.matvec(f))
-        return self.solver(A, b, k, self.precond, x0)
+        return self.solver(self._system.matrix, self._system.rhs(self.M.matvec(f)), k, self.precond, x0)
