@@ -1,7 +1,7 @@
 """Sparse linear algebra that knows nothing about meshes: CSR matrices, Krylov solvers,
 preconditioners and the differentiable capped solve."""
 
-from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, SolveError, SolveInfo, SolveStatus
+from .krylov import CG, GMRES, MINRES, BiCGStab, Richardson, KrylovSolver, SolveError, SolveInfo, SolveStatus
 from .precond import (
     AMG,
     ILU0,
@@ -25,6 +25,7 @@ __all__ = [
     "CG",
     "GMRES",
     "MINRES",
+    "Richardson",
     "BiCGStab",
     "SolveInfo",
     "SolveStatus",

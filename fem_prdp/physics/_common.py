@@ -12,11 +12,12 @@ import math
 
 import torch
 
-from ..linalg import CG, GMRES, MINRES, BiCGStab, Preconditioner, SolveInfo, SparseMatrix, solve
+from ..linalg import CG, GMRES, MINRES, BiCGStab, Richardson, Preconditioner, SolveInfo, SparseMatrix, solve
 
 __all__ = ["CappedSolver", "check_state", "check_positive"]
 
-_METHODS = {"cg": CG, "gmres": GMRES, "bicgstab": BiCGStab, "minres": MINRES}
+# "richardson" with the Jacobi preconditioner is the Jacobi method the PRDP paper caps.
+_METHODS = {"cg": CG, "gmres": GMRES, "bicgstab": BiCGStab, "minres": MINRES, "richardson": Richardson}
 
 
 def check_positive(name: str, value, owner: str) -> None:

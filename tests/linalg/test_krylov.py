@@ -1,6 +1,7 @@
 """Solvers x matrices against dense direct solves, dense reference iterates, and statuses."""
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 import torch
 
@@ -10,6 +11,7 @@ from fem_prdp.linalg import (
     GMRES,
     ILU0,
     MINRES,
+    Richardson,
     SSOR,
     BiCGStab,
     BlockDiagonal,
@@ -285,3 +287,55 @@ def test_warm_start_reaches_same_solution_faster():
     assert int(info2.n_iters) == 0 < int(info.n_iters)
     x3, _ = solve(A, b, CG(rtol=1e-12), x0=torch.randn_like(x))
     assert np.allclose(x3.numpy(), x.numpy(), atol=1e-8)
+
+
+# ------------------------------------------------------- the paper's Jacobi method
+def _btcs_fd_matrix(n=12, nu_dt=1e-3):
+    """The paper's 2D finite-difference BTCS matrix I - nu dt Lap_h (strictly diagonally
+    dominant, so the Jacobi method converges)."""
+    h = 1 / (n + 1)
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
+    lap = sp.kron(sp.eye(n), T) + sp.kron(T, sp.eye(n))
+    return SparseMatrix.from_scipy(sp.csr_matrix(sp.eye(n * n) + nu_dt / h**2 * lap))
+
+
+@pytest.mark.parametrize("k", [1, 4, 9])
+def test_richardson_with_jacobi_is_the_jacobi_method(k):
+    A = _btcs_fd_matrix()
+    D = A.to_dense()
+    b = torch.sin(torch.arange(A.shape[0], dtype=torch.float64) + 1)
+    x_ref = torch.zeros_like(b)
+    for _ in range(k):  # x_i <- (b_i - sum_{j != i} a_ij x_j) / a_ii
+        x_ref = (b - (D - torch.diag(torch.diag(D))) @ x_ref) / torch.diag(D)
+    x, info = solve(A, b, Richardson(rtol=0.0, max_iters=k), Jacobi(A))
+    assert info.status == SolveStatus.CAPPED and int(info.n_iters) == k
+    assert float((x - x_ref).norm() / x_ref.norm()) < 1e-13
+
+
+def test_richardson_converges_to_the_direct_solve_and_reports_divergence():
+    A = _btcs_fd_matrix()
+    b = torch.cos(torch.arange(A.shape[0], dtype=torch.float64))
+    x, info = solve(A, b, Richardson(rtol=1e-12, max_iters=500), Jacobi(A), check=True)
+    ref = torch.linalg.solve(A.to_dense(), b)
+    assert info.status == SolveStatus.CONVERGED and float((x - ref).norm() / ref.norm()) < 1e-10
+    # Jacobi on a stiffness matrix with omega = 2 diverges: reported, not returned as a solution.
+    K = as_sparse("fem_stiffness")
+    _, bad = solve(K, torch.ones(K.shape[0], dtype=torch.float64), Richardson(omega=2.0, max_iters=3000), Jacobi(K))
+    assert bad.status in (SolveStatus.CAPPED, SolveStatus.NONFINITE)
+    assert float(bad.relative_residual) > 1.0
+    with pytest.raises(ValueError, match="omega must be a finite number > 0"):
+        Richardson(omega=0.0)
+
+
+@pytest.mark.parametrize("grad", ["unrolled", "implicit"])
+def test_richardson_gradients(grad):
+    A = _btcs_fd_matrix(n=4)
+    values = A.values.clone().requires_grad_(True)
+    b = torch.linspace(0.1, 1.0, A.shape[0], dtype=torch.float64, requires_grad=True)
+
+    def f(v, rhs):
+        M = A.with_values(v)
+        return solve(M, rhs, Richardson(rtol=0.0 if grad == "unrolled" else 1e-13, max_iters=6 if grad == "unrolled" else 400),
+                     Jacobi(M) if grad == "unrolled" else Jacobi(A), grad=grad)[0]
+
+    assert torch.autograd.gradcheck(f, (values, b))

@@ -5,5 +5,6 @@ from .bicgstab import BiCGStab
 from .cg import CG
 from .gmres import GMRES
 from .minres import MINRES
+from .richardson import Richardson
 
-__all__ = ["KrylovSolver", "SolveError", "SolveInfo", "SolveStatus", "CG", "GMRES", "BiCGStab", "MINRES"]
+__all__ = ["KrylovSolver", "SolveError", "SolveInfo", "SolveStatus", "CG", "GMRES", "BiCGStab", "MINRES", "Richardson"]
