@@ -1,7 +1,7 @@
 """Sparse linear algebra that knows nothing about meshes: CSR matrices, Krylov solvers,
 preconditioners and the differentiable capped solve."""
 
-from .krylov import CG, GMRES, MINRES, BiCGStab, Richardson, KrylovSolver, SolveError, SolveInfo, SolveStatus
+from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, Richardson, SolveError, SolveInfo, SolveStatus
 from .precond import (
     AMG,
     ILU0,

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..linalg import CG, GMRES, MINRES, BiCGStab, Richardson, Preconditioner, SolveInfo, SparseMatrix, solve
+from ..linalg import CG, GMRES, MINRES, BiCGStab, Preconditioner, Richardson, SolveInfo, SparseMatrix, solve
 
 __all__ = ["CappedSolver", "check_state", "check_positive"]
 

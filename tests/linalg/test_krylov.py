@@ -1,8 +1,8 @@
 """Solvers x matrices against dense direct solves, dense reference iterates, and statuses."""
 
 import numpy as np
-import scipy.sparse as sp
 import pytest
+import scipy.sparse as sp
 import torch
 
 from fem_prdp.linalg import (
@@ -11,13 +11,13 @@ from fem_prdp.linalg import (
     GMRES,
     ILU0,
     MINRES,
-    Richardson,
     SSOR,
     BiCGStab,
     BlockDiagonal,
     BlockTriangular,
     IdentityPreconditioner,
     Jacobi,
+    Richardson,
     SolveError,
     SolveStatus,
     SparseMatrix,
