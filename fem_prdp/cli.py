@@ -76,17 +76,22 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_heat_summary(s: dict) -> None:
+def _print_summary(s: dict) -> None:
     p, c = s["prdp"], s["converged"]
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
-    print(f"\n{s['case']}: {s['mesh']}, {s['n_dofs']} dofs; converged CG needs K_eps = {s['k_converged']}")
-    print(f"{'':<28}{'PRDP':>14}{'converged':>14}")
-    print(f"{'solver iterations':<28}{p['iterations']:>14,}{c['iterations']:>14,}   "
-          f"({pct(s['iteration_savings_vs_converged_run'])} fewer)")
-    print(f"{'final validation nMSE':<28}{p['final_val_metric']:>14.3e}{c['final_val_metric']:>14.3e}")
-    print(f"{'wall time (s)':<28}{p['wall_s']:>14.1f}{c['wall_s']:>14.1f}   "
-          f"({pct(s['wall_savings_vs_converged_run'])} less)")
-    print(f"{'solver share of step time':<28}{pct(p['solver_share']):>14}{pct(c['solver_share']):>14}")
+    print(f"\n{s['case']}: {s['mesh']}, {s['n_dofs']} unknowns; {s['solver']}; converged solves need "
+          f"K_eps = {s['k_converged']}")
+    runs = {"PRDP": p, "converged": c, **s["fixed_k"]}
+    print(f"{'':<28}" + "".join(f"{name:>14}" for name in runs))
+    rows = [("solver iterations", "iterations", "{:>14,}"), ("final validation nMSE", "final_val_metric", "{:>14.3e}"),
+            ("wall time (s)", "wall_s", "{:>14.1f}")]
+    if "theta_rel_error" in p:
+        rows.append(("parameter rel. error", "theta_rel_error", "{:>14.2e}"))
+    for label, key, fmt in rows:
+        print(f"{label:<28}" + "".join(fmt.format(r[key]) for r in runs.values()))
+    print(f"{'solver share of step time':<28}" + "".join(f"{pct(r['solver_share']):>14}" for r in runs.values()))
+    print(f"PRDP vs converged: {pct(s['iteration_savings_vs_converged_run'])} fewer solver iterations, "
+          f"{pct(s['wall_savings_vs_converged_run'])} less wall time")
     print("PRDP K schedule: " + " ".join(str(k) for k in p["k_schedule"]))
     d = s["paper_definition"]
     print(f"paper definition (vs K_eps = {d['k_converged']} every epoch): total {pct(d['total_savings'])}, "
@@ -101,24 +106,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .cases import case_config, run_heat
+    from .cases import case_config, run_case
 
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device}: this machine has no CUDA device; use --device cpu")
     if "RANK" in os.environ and not torch.distributed.is_initialized():  # launched by torchrun
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     main_rank = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
-    cfg = case_config(args.case, quick=args.quick)
-    overrides = {"mesh": args.mesh, "h": args.h, "epochs": args.epochs, "model": args.model}
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    profile = "quick" if args.quick else args.profile
+    fixed_k = None if args.fixed_k is None else tuple(int(k) for k in args.fixed_k.split(",") if k)
+    try:
+        cfg = case_config(args.case, profile, mesh=args.mesh, h=args.h, epochs=args.epochs, model=args.model,
+                          device=args.device, fixed_k=fixed_k)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
     out = Path(args.output) / args.case
     if args.fresh and out.exists():
         shutil.rmtree(out)
-    summaries = []
     for seed in range(args.seeds):
-        s = run_heat(dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress,
-                     case=args.case)
+        s = run_case(args.case, dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress)
         if main_rank:
-            _print_heat_summary(s)
-        summaries.append(s)
+            _print_summary(s)
     if main_rank:
         print(f"\nresults in {out}/ (summary.json, curves.png, fields.vtu, per-run metrics.json and checkpoints)")
     return 0
@@ -326,13 +334,18 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=5)
     bench.set_defaults(func=_cmd_bench)
 
+    # Case names are checked by case_config (importing the cases here would slow every command).
     run = sub.add_parser("run", help="train a case with PRDP and the converged baseline")
-    run.add_argument("case", choices=["heat-1d", "heat-2d", "heat-3d"])
-    run.add_argument("--quick", action="store_true", help="a CI-sized profile (about a minute)")
-    run.add_argument("--mesh", default=None, help="generator name or mesh file (default: gmsh rectangle)")
+    run.add_argument("case", help="poisson-inverse[-2d], heat-1d|2d|3d, burgers[-2d], navier-stokes")
+    run.add_argument("--profile", default="default",
+                     help="default (minutes on 2 cores), quick (CI-sized), paper (the authors' settings)")
+    run.add_argument("--quick", action="store_true", help="same as --profile quick")
+    run.add_argument("--mesh", default=None, help="generator name or mesh file (default: the case's)")
     run.add_argument("--h", type=float, default=None, help="mesh size for a generator")
     run.add_argument("--epochs", type=int, default=None)
     run.add_argument("--model", choices=["mlp", "gnn"], default=None, help="surrogate (default mlp)")
+    run.add_argument("--fixed-k", default=None, help="comma-separated K values for fixed-K baselines, e.g. 5,20")
+    run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     run.add_argument("--seeds", type=int, default=1)
     run.add_argument("--output", default="results")
     run.add_argument("--fresh", action="store_true", help="discard checkpoints instead of resuming")

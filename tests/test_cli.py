@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from fem_prdp.cli import main
 
@@ -124,6 +125,43 @@ def test_run_heat_quick_prints_savings_and_writes_results(tmp_path, capsys, case
     assert main(["run", case, "--quick", "--output", str(tmp_path), "--no-progress"]) == 0
     again = json.loads((folder / "summary.json").read_text())
     assert again["prdp"]["k_schedule"] == summary["prdp"]["k_schedule"]
+
+
+@pytest.mark.parametrize("case", ["poisson-inverse-2d", "burgers", "navier-stokes"])
+def test_run_other_cases_quick(tmp_path, capsys, case):
+    assert main(["run", case, "--quick", "--epochs", "6", "--fixed-k", "3", "--output", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "fixed-k3" in out and "paper definition" in out
+    folder = tmp_path / case / "seed-0"
+    s = json.loads((folder / "summary.json").read_text())
+    assert s["prdp"]["iterations"] < s["converged"]["iterations"]
+    assert s["fixed_k"]["fixed-k3"]["k_schedule"] == [3] * 6
+    for name in ("curves.png", "fields.vtu", "fixed-k3/metrics.json"):
+        assert (folder / name).exists()
+    if case.startswith("poisson"):
+        assert "parameter rel. error" in out and 0 <= s["converged"]["theta_rel_error"] < 1
+
+
+def test_run_rejects_bad_case_profile_and_device(capsys):
+    assert main(["run", "heat-9d"]) == 2
+    assert "known cases: poisson-inverse" in capsys.readouterr().err
+    assert main(["run", "burgers", "--profile", "paper"]) == 2
+    assert "no paper profile" in capsys.readouterr().err
+    assert main(["run", "navier-stokes", "--model", "gnn", "--quick", "--output", "/nonexistent-dir-not-used"]) == 2
+    assert "use --model mlp" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["run", "heat-2d", "--device", "cuda"]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_paper_profile_is_the_authors_heat_2d_setting():
+    from fem_prdp.cases import case_config
+
+    cfg = case_config("heat-2d", "paper")
+    assert (cfg.mesh, cfg.lumped, cfg.solver, cfg.grad) == ("uniform-rectangle", True, "richardson", "unrolled")
+    assert (cfg.width, cfg.depth, cfg.n_train, cfg.n_val, cfg.epochs, cfg.batch_size) == (3000, 3, 200, 5, 70, 25)
+    assert (cfg.lr, cfg.lr_decay, cfg.lr_decay_steps, cfg.plateau_threshold) == (1e-3, 0.9, 100, 0.9)
+    assert cfg.nu * cfg.dt == pytest.approx(1e-3) and round(1 / cfg.h) - 1 == 30  # 30 x 30 interior nodes
 
 
 def test_report_combines_seeds_with_mean_and_spread(tmp_path, capsys):

@@ -51,7 +51,7 @@ class CorrectionTask:
     stepper: object
     m: int = 2
 
-    def _unroll(self, u: torch.Tensor, k: int | None) -> torch.Tensor:
+    def rollout(self, u: torch.Tensor, k: int | None) -> torch.Tensor:
         states = []
         for _ in range(self.m):
             coarse = self.stepper.step(u, k=k)
@@ -60,11 +60,11 @@ class CorrectionTask:
         return torch.stack(states, 1)
 
     def loss(self, traj: torch.Tensor, k: int | None) -> torch.Tensor:
-        return ((self._unroll(traj[:, 0], k) - traj[:, 1:self.m + 1]) ** 2).mean()
+        return ((self.rollout(traj[:, 0], k) - traj[:, 1:self.m + 1]) ** 2).mean()
 
     @torch.no_grad()
     def metric(self, traj: torch.Tensor) -> float:
-        pred = self._unroll(traj[:, 0], None)
+        pred = self.rollout(traj[:, 0], None)
         ref = traj[:, 1:self.m + 1]
         return float(((pred - ref) ** 2).sum() / (ref**2).sum())
 

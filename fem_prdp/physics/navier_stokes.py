@@ -205,9 +205,9 @@ def vorticity(th: TaylorHood, u: torch.Tensor) -> torch.Tensor:
 
 
 def divergence_free_projection(th: TaylorHood, u: torch.Tensor, no_penetration: tuple[str, ...] = ()) -> torch.Tensor:
-    """The discretely divergence-free velocity closest to u in the mass norm: solve
-    [[M, B^T], [B, 0]] [v, q] = [M u, 0], with v = 0 on the named boundaries (to make an
-    initial condition for an enclosed flow)."""
+    """The discretely divergence-free velocity closest to u [n_u] or [B, n_u] in the mass
+    norm: solve [[M, B^T], [B, 0]] [v, q] = [M u, 0], with v = 0 on the named boundaries
+    (to make an initial condition for an enclosed flow). A batch is one batched solve."""
     d, n_s = th.mesh.dim, th.scalar_velocity.n_dofs
     Mv = assemble_matrix(mass, th.scalar_velocity)
     system = assemble_oseen(th, nu=1.0)  # for its B, B^T and the stored pressure diagonal
@@ -216,9 +216,10 @@ def divergence_free_projection(th: TaylorHood, u: torch.Tensor, no_penetration: 
     Zp = Zp.with_values(torch.zeros_like(Zp.values))
     Mvec = block_matrix([[Mv if i == j else None for j in range(d)] for i in range(d)])
     A = block_matrix([[Mvec, Bt], [Bm, Zp]])
-    b = torch.cat([Mv.matvec(u.reshape(d, n_s)).reshape(-1), u.new_zeros(th.n_p)])
+    U = u.reshape(-1, th.n_u)
+    b = torch.cat([Mv.matvec(U.reshape(-1, n_s)).reshape(len(U), -1), u.new_zeros(len(U), th.n_p)], dim=1)
     for name in no_penetration:
         A, b = apply_dirichlet(A, b, th.velocity, dofs=dirichlet_dofs(th.velocity, name), values=0.0)
     A, b = apply_dirichlet(A, b, th.velocity, dofs=torch.tensor([th.n_u]), values=0.0)
     x, _ = solve(A, b, GMRES(rtol=1e-12, max_iters=5000, restart=200), check=True)
-    return x[: th.n_u]
+    return x[:, : th.n_u].reshape(u.shape)

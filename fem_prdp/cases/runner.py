@@ -1,0 +1,191 @@
+"""What every case shares: the training settings, the surrogate choice, and the run that
+trains one model with the PRDP controller, one with fully converged physics and any
+fixed-K baselines (same seed, same data), then writes the summary, plots and fields.
+
+A case module builds an `Experiment` (mesh, physics, data, task factory) from its config;
+`run_experiment` does the rest. Output folder layout:
+
+    out/summary.json            the savings report and each run's totals
+    out/curves.png              validation metric, K schedule, cumulative cost
+    out/fields.vtu              reference vs predicted fields for ParaView
+    out/<run>/metrics.json      per-epoch history (loss, metric, K, iterations, seconds)
+    out/<run>/checkpoint.pt     resumable state
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph
+from ..mesh import Mesh, generate, read_mesh, write_mesh
+from ..prdp import Converged, FixedK, PRDPController, savings_report
+
+__all__ = ["CaseConfig", "Experiment", "run_experiment", "load_mesh", "field_model"]
+
+
+@dataclass
+class CaseConfig:
+    """Settings every case has (a case's own config adds its physics)."""
+
+    mesh: str = "rectangle"  # a generator name (fem-prdp mesh generate --help) or a mesh file
+    h: float = 0.1
+    n_train: int = 64
+    n_val: int = 8
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 1e-3
+    lr_decay: float = 1.0  # multiply the learning rate by this every lr_decay_steps mini-batches
+    lr_decay_steps: int = 100
+    model: str = "mlp"  # "mlp" (FieldMLP on nodal values) or "gnn" (MeshGraphNet on the mesh graph)
+    width: int = 64
+    depth: int = 3
+    gnn_steps: int = 4
+    residual: bool = True
+    seed: int = 0
+    k_min: int = 1  # PRDP's starting K ...
+    k_step: int = 1  # ... and its increment per refinement
+    plateau_threshold: float = 0.98
+    ema_window: int = 6
+    initial_checkpoint: float = 100.0
+    fixed_k: tuple[int, ...] = ()  # extra baselines trained at a fixed K
+    device: str = "cpu"
+
+
+@dataclass
+class Experiment:
+    """What a case hands `run_experiment`.
+
+    Attributes:
+        mesh: the mesh (for the `.vtu` output). n_dofs: unknowns per physics state.
+        data: [n_train + n_val, ...] samples (trajectories, or observations).
+        n_train: how many of `data` are training samples.
+        make_task: builds a fresh task (model + physics) after the runner seeds torch.
+        fields: (task, validation samples) -> {name: nodal tensor [n_nodes]} for `.vtu`.
+        extra: task -> extra summary entries for each trained run (e.g. parameter error).
+        notes: fixed facts for the summary (solver, state size, ...).
+    """
+
+    mesh: Mesh
+    n_dofs: int
+    data: torch.Tensor
+    n_train: int
+    make_task: Callable[[], object]
+    fields: Callable[[object, torch.Tensor], dict] | None = None
+    extra: Callable[[object], dict] | None = None
+    notes: dict = field(default_factory=dict)
+
+
+def load_mesh(spec: str, h: float) -> Mesh:
+    """A mesh file path or a generator name with mesh size h."""
+    return read_mesh(spec) if os.path.exists(spec) else generate(spec, h)
+
+
+def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int) -> torch.nn.Module:
+    """The surrogate on a field of n_values numbers: an MLP on all values, or a GNN on the
+    mesh graph (one value per node; a multi-component state is not supported by the GNN)."""
+    if cfg.model == "gnn":
+        if n_values != mesh.n_nodes:
+            raise ValueError(f"--model gnn needs one value per mesh node ({mesh.n_nodes}), this case's state has "
+                             f"{n_values}; use --model mlp")
+        graph = mesh_to_graph(mesh).to(cfg.device)
+        return GraphFieldModel(graph, width=cfg.width, steps=cfg.gnn_steps, residual=cfg.residual).double().to(cfg.device)
+    if cfg.model == "mlp":
+        return FieldMLP(n_values, width=cfg.width, depth=cfg.depth, residual=cfg.residual).double().to(cfg.device)
+    raise ValueError(f"model must be 'mlp' or 'gnn', got {cfg.model!r}")
+
+
+def _train(cfg: CaseConfig, exp: Experiment, controller, folder: Path, progress: bool) -> tuple[Trainer, float]:
+    torch.manual_seed(cfg.seed)
+    task = exp.make_task()
+    opt = torch.optim.Adam(task.model.parameters(), lr=cfg.lr)
+    scheduler = None
+    if cfg.lr_decay != 1.0:
+        scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_steps, gamma=cfg.lr_decay)
+    trainer = Trainer(task, opt, controller, exp.data[: exp.n_train], exp.data[exp.n_train:], cfg.batch_size,
+                      checkpoint_dir=folder, scheduler=scheduler, seed=cfg.seed, progress=progress)
+    trainer.fit(cfg.epochs)
+    return trainer, sum(h["epoch_s"] for h in trainer.history)  # resumed runs count every epoch once
+
+
+def _run_summary(trainer: Trainer, seconds: float, exp: Experiment) -> dict:
+    out = {"iterations": trainer.meter.total().iterations, "final_val_metric": trainer.history[-1]["val_metric"],
+           "wall_s": seconds, "solver_share": trainer.meter.solver_share(),
+           "k_schedule": [h["k"] for h in trainer.history]}
+    if exp.extra is not None:
+        out.update(exp.extra(trainer.task))
+    return out
+
+
+def run_experiment(case: str, cfg: CaseConfig, exp: Experiment, out_dir: str | os.PathLike,
+                   progress: bool = True) -> dict:
+    """Train PRDP, the converged baseline and the fixed-K baselines; returns (and writes)
+    the summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    controllers = {
+        "prdp": PRDPController(k_min=cfg.k_min, k_step=cfg.k_step, plateau_threshold=cfg.plateau_threshold, ema_window=cfg.ema_window,
+                               initial_checkpoint=cfg.initial_checkpoint),
+        "converged": Converged(),
+        **{f"fixed-k{k}": FixedK(k) for k in cfg.fixed_k},
+    }
+    trainers, runs = {}, {}
+    for name, controller in controllers.items():
+        trainers[name], seconds = _train(cfg, exp, controller, out / name, progress)
+        runs[name] = _run_summary(trainers[name], seconds, exp)
+    prdp, base = runs["prdp"], runs["converged"]
+    k_eps = max(trainers["converged"].k_converged + trainers["prdp"].k_converged)
+    summary = {
+        "case": case, "config": asdict(cfg), "mesh": repr(exp.mesh), "n_dofs": exp.n_dofs, "k_converged": k_eps,
+        **exp.notes,
+        "prdp": prdp, "converged": base,
+        "fixed_k": {name: r for name, r in runs.items() if name.startswith("fixed-k")},
+        "iteration_savings_vs_converged_run": 1 - prdp["iterations"] / base["iterations"] if base["iterations"] else None,
+        "wall_savings_vs_converged_run": 1 - prdp["wall_s"] / base["wall_s"],
+        "paper_definition": savings_report(prdp["k_schedule"], k_eps),
+    }
+    if not (torch.distributed.is_initialized() and torch.distributed.get_rank() != 0):  # rank 0 writes
+        tmp = out / f".summary.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, out / "summary.json")
+        _plots(out, {name: t.history for name, t in trainers.items()})
+        if exp.fields is not None:
+            _fields(out, exp, trainers["prdp"].task)
+    return summary
+
+
+def _plots(out: Path, histories: dict[str, list[dict]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name, hist in histories.items():
+        axes[0].semilogy([h["val_metric"] for h in hist], label=name)
+        cum = torch.cumsum(torch.tensor([h["primal_iters"] + h["adjoint_iters"] for h in hist]), 0)
+        axes[2].plot(cum.numpy(), label=name)
+    axes[0].set(xlabel="epoch", ylabel="validation nMSE", title="accuracy")
+    axes[0].legend()
+    axes[1].step(range(len(histories["prdp"])), [h["k"] for h in histories["prdp"]], where="post")
+    axes[1].set(xlabel="epoch", ylabel="K (solver iterations per solve)", title="PRDP schedule")
+    axes[2].set(xlabel="epoch", ylabel="cumulative solver iterations", title="cost")
+    axes[2].legend()
+    fig.tight_layout()
+    tmp = out / ".curves.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, out / "curves.png")
+
+
+@torch.no_grad()
+def _fields(out: Path, exp: Experiment, task) -> None:
+    fields = {name: value.detach().cpu() for name, value in exp.fields(task, exp.data[exp.n_train:]).items()}
+    tmp = out / ".fields.tmp.vtu"
+    write_mesh(exp.mesh.with_data(point_data=fields), tmp)
+    os.replace(tmp, out / "fields.vtu")
