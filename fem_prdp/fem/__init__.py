@@ -8,6 +8,7 @@ from .boundary import (
     assemble_boundary_vector,
     dirichlet_conditions,
     dirichlet_dofs,
+    mean_value_constraint,
     pin_dof,
     prepare_dirichlet,
 )
@@ -30,7 +31,7 @@ from .norms import error_norms
 from .oseen import OseenSystem, TaylorHood, assemble_oseen
 from .quadrature import QuadratureRule, quadrature
 from .space import FunctionSpace
-from .stabilization import supg_tau
+from .stabilization import discrete_upwind, supg_tau
 
 __all__ = [
     "FunctionSpace",
@@ -63,6 +64,8 @@ __all__ = [
     "dirichlet_conditions",
     "prepare_dirichlet",
     "supg_tau",
+    "discrete_upwind",
+    "mean_value_constraint",
     "error_norms",
     "TaylorHood",
     "OseenSystem",

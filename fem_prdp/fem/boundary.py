@@ -8,8 +8,10 @@
 - Robin: `assemble_boundary_matrix` integrates alpha u v over named boundaries (on the
   volume pattern, so it adds to a stiffness matrix value-wise).
 - Periodic: `FunctionSpace(..., periodic=[(master, slave)])` identifies dofs.
-- Pure Neumann / enclosed flow: fix the constant by pinning one dof
-  (`apply_dirichlet(A, b, space, dofs=pin_dof(space))`), the documented choice here.
+- Pure Neumann / enclosed flow: fix the constant either by pinning one dof
+  (`apply_dirichlet(A, b, space, dofs=pin_dof(space))`: keeps an SPD matrix SPD, so CG
+  applies) or by the mean-zero constraint (`mean_value_constraint`: a bordered symmetric
+  indefinite system for MINRES/GMRES, whose solution has zero mean exactly).
 Every function returns new tensors and never changes the mesh or the space.
 """
 
@@ -19,8 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..linalg import SparseMatrix
+from ..linalg import CSRPattern, SparseMatrix
+from .assembly import assemble_matrix
 from .element import EDGES, basis
+from .forms import mass
 from .quadrature import quadrature
 from .space import FunctionSpace
 
@@ -30,6 +34,7 @@ __all__ = [
     "assemble_boundary_vector",
     "assemble_boundary_matrix",
     "pin_dof",
+    "mean_value_constraint",
 ]
 
 
@@ -74,6 +79,41 @@ def dirichlet_conditions(space: FunctionSpace, conditions: dict) -> tuple[torch.
 def pin_dof(space: FunctionSpace) -> torch.Tensor:
     """A single dof (the first) to pin for pure-Neumann problems and enclosed flows."""
     return torch.zeros(1, dtype=torch.int64, device=space.device)
+
+
+def mean_value_constraint(A: SparseMatrix, b: torch.Tensor, space: FunctionSpace) -> tuple[SparseMatrix, torch.Tensor]:
+    """The bordered system that fixes the constant of a pure-Neumann problem by integral
+    of u = 0 with a Lagrange multiplier lam:
+
+        [ A    m ] [u  ]   [b]
+        [ m^T  0 ] [lam] = [0],    m_i = integral of phi_i.
+
+    For a compatible b (sum of b = 0) the multiplier is 0 and u is the mean-zero solution.
+    The result is symmetric indefinite for a symmetric A: solve with MINRES or GMRES, then
+    take u = x[..., :n]. Differentiable in A's values and b; batched values allowed.
+
+    Args:
+        A: [n, n] on the scalar `space` (values [nnz] or [B, nnz]). b: [n] or [B, n].
+    Returns:
+        (A_bordered [n + 1, n + 1], b_bordered [..., n + 1]).
+    """
+    if space.shape != () or A.shape[0] != space.n_dofs:
+        raise ValueError(f"mean_value_constraint: needs a scalar space and its [n, n] matrix (n = {space.n_dofs}); "
+                         f"got a {space.shape or 'scalar'} space and a matrix of shape {A.shape}")
+    n = space.n_dofs
+    m = assemble_matrix(mass, space)
+    weights = torch.zeros(n, dtype=m.dtype, device=m.device).index_add(0, m.pattern.row_indices(), m.values)
+    cache = A.pattern._cache  # the bordered pattern is built once per pattern
+    if "mean_border" not in cache:
+        rows = torch.cat([A.pattern.row_indices().cpu(), torch.arange(n), torch.full((n + 1,), n)])
+        cols = torch.cat([A.pattern.col.long().cpu(), torch.full((n,), n), torch.arange(n + 1)])
+        cache["mean_border"] = CSRPattern.from_coo(rows, cols, (n + 1, n + 1), device=A.device)
+    pattern, slot = cache["mean_border"]
+    shape = A.values.shape[:-1]
+    border = torch.cat([weights, weights, weights.new_zeros(1)]).expand(*shape, -1)  # column, row, zero corner
+    vals = torch.cat([A.values, border.to(A.values)], dim=-1)
+    values = vals.new_zeros((*shape, pattern.nnz)).index_add(len(shape), slot, vals)
+    return SparseMatrix(pattern, values), torch.cat([b, b.new_zeros(*b.shape[:-1], 1)], dim=-1)
 
 
 def _values_at(space: FunctionSpace, dofs: torch.Tensor, g) -> torch.Tensor:
