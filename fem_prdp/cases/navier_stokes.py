@@ -134,7 +134,7 @@ def navier_stokes_experiment(cfg: NavierStokesConfig, out: Path) -> Experiment:
 
 CASES = {
     "navier-stokes": NavierStokesConfig(),
-    "navier-stokes-cylinder": NavierStokesConfig(flow="cylinder", mesh="channel-cylinder", h=0.05, nu=1e-3, dt=0.05,
+    "navier-stokes-cylinder": NavierStokesConfig(flow="cylinder", mesh="channel-cylinder", h=0.05, nu=1e-3, dt=0.05, k_min=8,
                                                  n_train=64, n_val=8, epochs=30, width=256),
 }
 QUICK = {
