@@ -127,16 +127,18 @@ def test_run_heat_quick_prints_savings_and_writes_results(tmp_path, capsys, case
     assert again["prdp"]["k_schedule"] == summary["prdp"]["k_schedule"]
 
 
-@pytest.mark.parametrize("case", ["poisson-inverse-2d", "burgers", "navier-stokes"])
-def test_run_other_cases_quick(tmp_path, capsys, case):
-    assert main(["run", case, "--quick", "--epochs", "6", "--fixed-k", "3", "--output", str(tmp_path), "--no-progress"]) == 0
+@pytest.mark.parametrize("case,k", [("poisson-inverse-2d", 3), ("burgers", 3), ("navier-stokes", 3),
+                                    ("navier-stokes-cylinder", 8)])
+def test_run_other_cases_quick(tmp_path, capsys, case, k):
+    args = ["run", case, "--quick", "--epochs", "6", "--fixed-k", str(k), "--output", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "fixed-k3" in out and "paper definition" in out
+    assert f"fixed-k{k}" in out and "paper definition" in out
     folder = tmp_path / case / "seed-0"
     s = json.loads((folder / "summary.json").read_text())
     assert s["prdp"]["iterations"] < s["converged"]["iterations"]
-    assert s["fixed_k"]["fixed-k3"]["k_schedule"] == [3] * 6
-    for name in ("curves.png", "fields.vtu", "fixed-k3/metrics.json"):
+    assert s["fixed_k"][f"fixed-k{k}"]["k_schedule"] == [k] * 6
+    for name in ("curves.png", "fields.vtu", f"fixed-k{k}/metrics.json"):
         assert (folder / name).exists()
     if case.startswith("poisson"):
         assert "parameter rel. error" in out and 0 <= s["converged"]["theta_rel_error"] < 1
@@ -149,6 +151,8 @@ def test_run_rejects_bad_case_profile_and_device(capsys):
     assert "no paper profile" in capsys.readouterr().err
     assert main(["run", "navier-stokes", "--model", "gnn", "--quick", "--output", "/nonexistent-dir-not-used"]) == 2
     assert "use --model mlp" in capsys.readouterr().err
+    assert main(["run", "navier-stokes-cylinder", "--mesh", "rectangle", "--quick", "--output", "/nonexistent"]) == 2
+    assert "lacks cylinder, inlet, outlet, walls (use --mesh channel-cylinder)" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(["run", "heat-2d", "--device", "cuda"]) == 2
         assert "no CUDA device" in capsys.readouterr().err

@@ -23,13 +23,15 @@ class Case:
     paper: dict | None  # None: the paper has no such case
 
 
-def _cases(module, build) -> dict[str, Case]:
-    return {name: Case(cfg, build, module.QUICK[name], module.PAPER.get(name)) for name, cfg in module.CASES.items()}
+def _cases(module, build, cases=None) -> dict[str, Case]:
+    cases = module.CASES if cases is None else cases
+    return {name: Case(cfg, build, module.QUICK[name], module.PAPER.get(name)) for name, cfg in cases.items()}
 
 
 CASES: dict[str, Case] = {
     **_cases(poisson, poisson.poisson_experiment),
     **_cases(heat, heat.heat_experiment),
+    **_cases(heat, heat.heat_meshes_experiment, heat.MESHES),
     **_cases(burgers, burgers.burgers_experiment),
     **_cases(navier_stokes, navier_stokes.navier_stokes_experiment),
 }

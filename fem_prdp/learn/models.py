@@ -123,25 +123,37 @@ class GraphFieldModel(nn.Module):
         if noise_std < 0:
             raise ValueError(f"GraphFieldModel: noise_std must be >= 0, got {noise_std}")
         self.noise_std = noise_std
-        self._batched: dict[int, Data] = {}
+        # (id(graph), batch) -> (graph, batched graph); holding the graph keeps its id unique.
+        self._batched: dict[tuple[int, int], tuple[Data, Data]] = {}
 
-    def _batch(self, b: int) -> Data:
-        if b not in self._batched:
-            g, n = self.graph, self.graph.num_nodes
-            offsets = (torch.arange(b) * n).repeat_interleave(g.edge_index.shape[1])
-            self._batched[b] = Data(edge_index=g.edge_index.repeat(1, b) + offsets, edge_attr=g.edge_attr.repeat(b, 1),
-                                    node_type=g.node_type.repeat(b, 1), num_nodes=b * n)
-        return self._batched[b]
+    def _batch(self, graph: Data, b: int) -> Data:
+        key = (id(graph), b)
+        if key not in self._batched:
+            g, n = graph, graph.num_nodes
+            if g.node_type.shape[1] != self.graph.node_type.shape[1]:
+                raise ValueError(f"GraphFieldModel: the graph has {g.node_type.shape[1]} node types, the model was "
+                                 f"built for {self.graph.node_type.shape[1]}; pass the same boundary_names to "
+                                 "mesh_to_graph for every mesh")
+            offsets = (torch.arange(b, device=g.edge_index.device) * n).repeat_interleave(g.edge_index.shape[1])
+            self._batched[key] = (g, Data(edge_index=g.edge_index.repeat(1, b) + offsets,
+                                          edge_attr=g.edge_attr.repeat(b, 1), node_type=g.node_type.repeat(b, 1),
+                                          num_nodes=b * n))
+        return self._batched[key][1]
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
+    def forward(self, u: torch.Tensor, graph: Data | None = None) -> torch.Tensor:
+        """u [n] or [B, n] on the model's graph, or on `graph` (another mesh with the same
+        node types: the weights are shared, so one model serves a family of meshes)."""
         from .normalize import add_noise
 
+        graph = self.graph if graph is None else graph
         single = u.ndim == 1
         U = u.unsqueeze(0) if single else u
         if self.training and self.noise_std > 0:
             U = add_noise(U, self.noise_std)
         b, n = U.shape
-        base = self._batch(b)
+        if n != graph.num_nodes:
+            raise ValueError(f"GraphFieldModel: the state has {n} values, the graph {graph.num_nodes} nodes")
+        base = self._batch(graph, b)
         x = U.reshape(b * n, 1)
         if self.normalizer is not None:
             if self.training:

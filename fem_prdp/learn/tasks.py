@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["EmulatorTask", "CorrectionTask", "InverseTask", "ParameterModel"]
+__all__ = ["EmulatorTask", "MultiMeshEmulatorTask", "CorrectionTask", "InverseTask", "ParameterModel"]
 
 
 @dataclass
@@ -104,3 +104,63 @@ class InverseTask:
     def metric(self, observed: torch.Tensor) -> float:
         u = self._solve(None)
         return float(((u - observed) ** 2).sum() / (observed**2).sum())
+
+
+@dataclass
+class MultiMeshEmulatorTask:
+    """The emulator chain of `EmulatorTask` for one graph network on several meshes.
+
+    Samples live on different meshes (different sizes), so the trainer's data are sample
+    indices [N] into `trajectories`; a mini-batch is split by mesh, each group runs the
+    shared `model` on its mesh's graph and that mesh's stepper, and the loss is the
+    sample-weighted mean. Every stepper must share one `CappedSolver` (`stepper.solver`),
+    so the trainer's cost log sees all solves.
+
+    Args:
+        model: a `GraphFieldModel` (called as model(u, graph)).
+        meshes: per mesh, (graph, stepper).
+        trajectories: per sample, (mesh index, trajectory [>= 3, n_nodes of that mesh]).
+    """
+
+    model: torch.nn.Module
+    meshes: list
+    trajectories: list
+
+    def __post_init__(self):
+        solvers = {id(stepper.solver) for _, stepper in self.meshes}
+        if len(solvers) != 1:
+            raise ValueError("MultiMeshEmulatorTask: the steppers must share one CappedSolver")
+
+    @property
+    def stepper(self):
+        return self.meshes[0][1]
+
+    def _groups(self, index: torch.Tensor):
+        by_mesh: dict[int, list[torch.Tensor]] = {}
+        for i in index.reshape(-1).tolist():
+            m, traj = self.trajectories[i]
+            by_mesh.setdefault(m, []).append(traj)
+        return [(m, torch.stack(trajs)) for m, trajs in by_mesh.items()]
+
+    def rollout(self, mesh: int, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        graph, stepper = self.meshes[mesh]
+        u1 = self.model(u0, graph)
+        return u1, stepper.step(u1, k=k)
+
+    def loss(self, index: torch.Tensor, k: int | None) -> torch.Tensor:
+        total, count = 0.0, 0
+        for m, traj in self._groups(index):
+            u1, u2 = self.rollout(m, traj[:, 0], k)
+            total = total + len(traj) * (((u1 - traj[:, 1]) ** 2).mean() + ((u2 - traj[:, 2]) ** 2).mean())
+            count += len(traj)
+        return total / count
+
+    @torch.no_grad()
+    def metric(self, index: torch.Tensor) -> float:
+        """Normalised MSE of the two-step rollouts with converged physics, over all samples."""
+        err, ref = 0.0, 0.0
+        for m, traj in self._groups(index):
+            _, u2 = self.rollout(m, traj[:, 0], None)
+            err += float(((u2 - traj[:, 2]) ** 2).sum())
+            ref += float((traj[:, 2] ** 2).sum())
+        return err / ref
