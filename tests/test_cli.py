@@ -128,7 +128,7 @@ def test_run_heat_quick_prints_savings_and_writes_results(tmp_path, capsys, case
 
 
 @pytest.mark.parametrize("case,k", [("poisson-inverse-2d", 3), ("burgers", 3), ("navier-stokes", 3),
-                                    ("navier-stokes-cylinder", 8)])
+                                    ("navier-stokes-cylinder", 8), ("heat-2d-meshes", 3)])
 def test_run_other_cases_quick(tmp_path, capsys, case, k):
     args = ["run", case, "--quick", "--epochs", "6", "--fixed-k", str(k), "--output", str(tmp_path), "--no-progress"]
     assert main(args) == 0

@@ -3,6 +3,7 @@ solver-in-the-loop correction."""
 
 import math
 
+import pytest
 import torch
 
 import fem_prdp.mesh as M
@@ -70,3 +71,39 @@ def test_solver_in_the_loop_correction_learns_the_capped_solver_error(tmp_path):
     history = trainer.fit(8)
     assert history[-1]["val_metric"] < history[0]["val_metric"]
     assert math.isfinite(history[-1]["loss"])
+
+
+def test_multi_mesh_task_is_the_sample_weighted_mean_of_per_mesh_emulator_losses():
+    from fem_prdp.learn import GraphFieldModel, MultiMeshEmulatorTask, mesh_to_graph
+    from fem_prdp.physics import CappedSolver
+
+    solver = CappedSolver("cg")
+    meshes = [M.rectangle(h=0.3), M.rectangle(h=0.4)]
+    names = sorted(meshes[0].boundaries)
+    parts, trajectories = [], []
+    for m, mesh in enumerate(meshes):
+        V = FunctionSpace(mesh, 1)
+        stepper = HeatStepper(V, 1.0, 1e-2, dirichlet={b: 0.0 for b in names}, solver=solver)
+        parts.append((mesh_to_graph(mesh, boundary_names=names), stepper))
+        trajectories += [(m, t) for t in _heat_data(V, stepper, 2 + m, 2)]
+    torch.manual_seed(0)
+    model = GraphFieldModel(parts[0][0], width=8, steps=1).double()
+    task = MultiMeshEmulatorTask(model, parts, trajectories)
+    index = torch.tensor([0, 2, 1, 4, 3])  # 2 samples on mesh 0, 3 on mesh 1, interleaved
+    expected = 0.0
+    for m, (graph, stepper) in enumerate(parts):
+        per_mesh = torch.stack([t for mm, t in trajectories if mm == m])
+
+        class OnGraph(torch.nn.Module):
+            def forward(self, u, graph=graph):
+                return model(u, graph)
+
+        expected = expected + len(per_mesh) * EmulatorTask(OnGraph(), stepper).loss(per_mesh, 3)
+    assert torch.allclose(task.loss(index, 3), expected / 5, rtol=1e-12)
+    assert 0 < task.metric(index) < 10
+    other = (mesh_to_graph(meshes[1], boundary_names=names[:2]), parts[1][1])
+    with pytest.raises(ValueError, match="node types"):
+        model(trajectories[-1][1][0], other[0])
+    lone = HeatStepper(FunctionSpace(meshes[1], 1), 1.0, 1e-2, dirichlet={b: 0.0 for b in names})
+    with pytest.raises(ValueError, match="share one CappedSolver"):
+        MultiMeshEmulatorTask(model, [parts[0], (parts[1][0], lone)], trajectories)
