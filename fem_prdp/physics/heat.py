@@ -21,7 +21,7 @@ from ..fem import (
     prepare_dirichlet,
     stiffness,
 )
-from ..linalg import Jacobi
+from ..linalg import AMG, Jacobi
 from ._common import CappedSolver, check_positive, check_state
 
 __all__ = ["HeatStepper"]
@@ -40,13 +40,18 @@ class HeatStepper:
         dirichlet: {boundary name: value} held fixed (number or callable of points).
         lumped: lumped mass (P1 only; the finite-difference equivalent on uniform meshes).
         solver: a `CappedSolver` (default CG, rtol 1e-10, implicit gradients).
+        precond: "jacobi" (default; with solver "richardson" the Jacobi method) or "amg"
+            (a smoothed-aggregation V-cycle, built once: for large meshes).
     """
 
     def __init__(self, space: FunctionSpace, nu, dt: float, scheme: str = "btcs",
-                 dirichlet: dict | None = None, lumped: bool = False, solver: CappedSolver | None = None):
+                 dirichlet: dict | None = None, lumped: bool = False, solver: CappedSolver | None = None,
+                 precond: str = "jacobi"):
         check_positive("dt", dt, "HeatStepper")
         if not hasattr(nu, "space"):
             check_positive("nu", nu, "HeatStepper")
+        if precond not in ("jacobi", "amg"):
+            raise ValueError(f"HeatStepper: precond must be 'jacobi' or 'amg', got {precond!r}")
         if scheme not in _THETA:
             raise ValueError(f"HeatStepper: scheme must be one of {sorted(_THETA)}, got {scheme!r}")
         self.space, self.dt, self.scheme, self.theta = space, dt, scheme, _THETA[scheme]
@@ -62,7 +67,7 @@ class HeatStepper:
         self.B = K.with_values(M.values - (1 - self.theta) * dt * K.values)
         # The step matrix is fixed: eliminate the Dirichlet dofs once, lift each rhs cheaply.
         self._system = prepare_dirichlet(self.A, space, self._bc_dofs, self._bc_values)
-        self.precond = Jacobi(self._system.matrix)
+        self.precond = (AMG if precond == "amg" else Jacobi)(self._system.matrix)
 
     def step(self, u: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None) -> torch.Tensor:
         """u_old [n] or [B, n] -> u_new, with the solve capped at k (None: to tolerance).

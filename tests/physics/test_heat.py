@@ -120,3 +120,17 @@ def test_bad_input_is_refused_before_any_solve():
     with pytest.raises(ValueError, match="NaN or Inf"):
         stepper.step(bad)
     assert stepper.solver.iterations()["solves"] == 0
+
+
+def test_amg_preconditioned_step_matches_jacobi_in_fewer_iterations():
+    V = FunctionSpace(M.uniform_box(8), 1)
+    walls = {b: 0.0 for b in V.mesh.boundaries}
+    u0 = V.interpolate(lambda x: torch.sin(math.pi * x[:, 0]) * x[:, 1] * (1 - x[:, 2]))
+    steps = {p: HeatStepper(V, 1.0, 1e-2, dirichlet=walls, precond=p, solver=CappedSolver("cg", rtol=1e-12))
+             for p in ("jacobi", "amg")}
+    out = {p: s.step(torch.stack([u0, 2 * u0])) for p, s in steps.items()}
+    assert torch.allclose(out["amg"], out["jacobi"], atol=1e-10)
+    iters = {p: int(s.solver.solve_log[-1].n_iters.max()) for p, s in steps.items()}
+    assert iters["amg"] < iters["jacobi"]
+    with pytest.raises(ValueError, match="precond must be 'jacobi' or 'amg'"):
+        HeatStepper(V, 1.0, 1e-2, precond="ilu")
