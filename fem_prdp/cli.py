@@ -215,7 +215,7 @@ def _verify_convergence(args: argparse.Namespace) -> int:
 def _verify_physics(args: argparse.Namespace) -> int:
     from .physics.verify import verify_physics
 
-    result = verify_physics()
+    result = verify_physics(quick=args.quick)
     print(f"{'check':<72}{'observed':>12}{'reference':>12}{'error':>10}")
     for r in result["rows"]:
         print(f"{r['check']:<72}{r['observed']:>12.5g}{r['reference']:>12.5g}{r['error']:>10.2e}"
@@ -325,6 +325,8 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="correctness tables against independent references")
     verify.add_argument("what", choices=["solvers", "convergence", "physics"])
     verify.add_argument("--json", default=None, help="also write the results to this JSON file")
+    verify.add_argument("--quick", action="store_true",
+                        help="physics: skip the Re = 1000 cavity (about 2 minutes on 2 cores)")
     verify.set_defaults(func=_cmd_verify)
 
     bench = sub.add_parser("bench", help="speed benchmarks (medians; ratios within one run)")
