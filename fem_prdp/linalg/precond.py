@@ -179,7 +179,7 @@ class _TransposedFactors(Preconditioner):
 
 class AMG(Preconditioner):
     """One smoothed-aggregation V-cycle. The hierarchy is built by pyamg; the cycle runs
-    in torch (damped-Jacobi smoothing, dense LU on the coarsest level), so it runs on the
+    in torch (damped-Jacobi smoothing, a dense pseudo-inverse on the coarsest level), so it runs on the
     GPU. Symmetric: transpose() is itself for symmetric A."""
 
     def __init__(
@@ -208,12 +208,14 @@ class AMG(Preconditioner):
                 )
             )
         coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=dt, device=dev)
-        self.coarse_lu = torch.linalg.lu_factor(coarse)
+        # Pseudo-inverse, as pyamg's own coarse solver: eliminated Dirichlet rows form
+        # aggregates whose coarse rows are zero, so the coarsest matrix can be singular.
+        self.coarse_inv = torch.linalg.pinv(coarse, hermitian=bool(torch.allclose(coarse, coarse.T)))
         self.pre, self.post, self.omega = presmooth, postsmooth, omega
 
     def _cycle(self, level: int, r: torch.Tensor) -> torch.Tensor:
         if level == len(self.levels):
-            return torch.linalg.lu_solve(*self.coarse_lu, r.T).T
+            return r @ self.coarse_inv.T
         A, inv_d, P, R = self.levels[level]
         x = self.omega * inv_d * r
         for _ in range(self.pre - 1):
