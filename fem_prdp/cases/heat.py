@@ -144,7 +144,7 @@ CASES = {
     "heat-3d": HeatConfig(mesh="box", h=0.2, dt=1e-2, n_train=1000, n_val=32, epochs=30, batch_size=20, width=128),
     # Beyond the paper: a 3D mesh large enough that the (AMG-preconditioned) solve is the
     # dominant cost of a training step; the random fields still span about 216 dimensions.
-    "heat-3d-large": HeatConfig(mesh="box", h=0.07, dt=1e-2, precond="amg", n_train=600, n_val=16, epochs=20,
+    "heat-3d-large": HeatConfig(mesh="box", h=0.07, dt=1e-2, precond="amg", n_train=1000, n_val=16, epochs=40,
                                 batch_size=20, width=128),
 }
 MESHES = {"heat-2d-meshes": HeatMeshesConfig()}
