@@ -19,9 +19,9 @@ from ..learn import (
     reference_trajectories,
 )
 from ..physics import CappedSolver, HeatStepper
-from .runner import CaseConfig, Experiment, field_model, load_mesh, run_experiment
+from .runner import CaseConfig, Experiment, field_model, load_mesh
 
-__all__ = ["HeatConfig", "HeatMeshesConfig", "heat_experiment", "heat_meshes_experiment", "run_heat"]
+__all__ = ["HeatConfig", "HeatMeshesConfig", "heat_experiment", "heat_meshes_experiment"]
 
 
 @dataclass
@@ -41,6 +41,13 @@ class HeatConfig(CaseConfig):
     plateau_threshold: float = 0.9  # the authors' heat-2D setting
 
 
+def _trajectories(V: FunctionSpace, stepper: HeatStepper, n: int, seed: int) -> torch.Tensor:
+    """[n, 3, n_dofs] two converged steps from random fields that vanish on the boundary (CPU)."""
+    u0 = random_fields(V.dof_points.cpu(), n, seed=seed).to(V.device)
+    u0[:, V.boundary_dofs()] = 0.0
+    return reference_trajectories(stepper.step, u0, 2).cpu()
+
+
 def heat_experiment(cfg: HeatConfig, out: Path) -> Experiment:
     mesh = load_mesh(cfg.mesh, cfg.h)
     V = FunctionSpace(mesh, 1, device=cfg.device)
@@ -48,13 +55,9 @@ def heat_experiment(cfg: HeatConfig, out: Path) -> Experiment:
     stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet=walls, lumped=cfg.lumped, precond=cfg.precond,
                           solver=CappedSolver(cfg.solver, rtol=1e-10, grad=cfg.grad))
 
-    def build():
-        u0 = random_fields(V.dof_points.cpu(), cfg.n_train + cfg.n_val, seed=cfg.seed + 1000).to(cfg.device)
-        u0[:, V.boundary_dofs()] = 0.0
-        return reference_trajectories(stepper.step, u0, 2).cpu()
-
     key = {**asdict(cfg), "n_nodes": mesh.n_nodes, "kind": "heat"}
-    data = cached(out / "cache", key, build).to(cfg.device)
+    data = cached(out / "cache", key, lambda: _trajectories(V, stepper, cfg.n_train + cfg.n_val, cfg.seed + 1000))
+    data = data.to(cfg.device)
 
     def fields(task, val):
         u1, u2 = task.rollout(val[:1, 0], None)
@@ -97,15 +100,11 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
             raise ValueError(f"heat-2d-meshes: every mesh needs the boundaries {names}; mesh {m} has "
                              f"{sorted(mesh.boundaries)}")
         V = FunctionSpace(mesh, 1, device=cfg.device)
-        stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet={b: 0.0 for b in names}, lumped=cfg.lumped, solver=solver)
-
-        def build(V=V, stepper=stepper, n=n, m=m):
-            u0 = random_fields(V.dof_points.cpu(), n, seed=cfg.seed + 1000 + m).to(cfg.device)
-            u0[:, V.boundary_dofs()] = 0.0
-            return reference_trajectories(stepper.step, u0, 2).cpu()
-
+        stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet={b: 0.0 for b in names}, lumped=cfg.lumped,
+                              precond=cfg.precond, solver=solver)
         key = {**asdict(cfg), "n_nodes": mesh.n_nodes, "mesh_index": m, "kind": "heat-meshes"}
-        data = cached(out / "cache", key, build).to(cfg.device)
+        data = cached(out / "cache", key, lambda V=V, s=stepper, n=n, m=m: _trajectories(V, s, n, cfg.seed + 1000 + m))
+        data = data.to(cfg.device)
         parts.append((mesh_to_graph(mesh, boundary_names=names).to(cfg.device), stepper))
         trajectories += [(m, traj) for traj in data]
     n_train = sum(per_mesh[:-1])
@@ -120,16 +119,10 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
         u1, u2 = task.rollout(unseen, traj[None, 0], None)
         return {"reference_step2": traj[2], "predicted_step2": u2[0], "network_step1": u1[0]}
 
-    notes = {"solver": f"{cfg.solver} + Jacobi, {cfg.grad} gradients",
+    notes = {"solver": f"{cfg.solver} + {cfg.precond}, {cfg.grad} gradients",
              "train_meshes": [repr(m) for m in meshes[:-1]], "unseen_mesh": repr(meshes[-1])}
     return Experiment(meshes[-1], meshes[-1].n_nodes, torch.arange(len(trajectories)), n_train, make_task,
                       fields=fields, notes=notes)
-
-
-def run_heat(cfg: HeatConfig, out_dir, progress: bool = True, case: str = "heat") -> dict:
-    """Train PRDP and the baselines on a heat case; returns (and writes) the summary."""
-    out = Path(out_dir)
-    return run_experiment(case, cfg, heat_experiment(cfg, out), out, progress)
 
 
 # heat-1d follows the paper's 1D setting (30 interior FD nodes via lumped P1 on the uniform
