@@ -12,6 +12,7 @@ from ._common import CappedSolver
 from .burgers import BurgersStepper
 from .heat import HeatStepper
 from .navier_stokes import NavierStokesStepper
+from .poisson import PoissonProblem
 
 __all__ = ["bench_physics"]
 
@@ -31,19 +32,29 @@ def _measure(name: str, n_dofs: int, stepper, u0: torch.Tensor, k: int, repeats:
             "forward_s_per_iteration": fwd / k}
 
 
+class _PoissonStep:
+    """A Poisson solve for the source f as a `step(f, k)`."""
+
+    def __init__(self, problem: PoissonProblem):
+        self.problem = problem
+
+    def step(self, f, k=None):
+        return self.problem.solve(f, k=k)
+
+
 def bench_physics(quick: bool = False, repeats: int = 3, k: int = 20) -> dict:
     walls = {"left": 0.0, "right": 0.0, "bottom": 0.0, "top": 0.0}
-    sizes = (32, 100) if quick else (100, 316, 1000)  # P1 nodes ~ 1e4, 1e5, 1e6
+    sizes = (32, 100) if quick else (100, 316, 1000)  # P1 nodes ~ 1e4, 1e5, 1e6 (Burgers: 2 components)
     rows = []
     for n in sizes:
         V = FunctionSpace(uniform_rectangle(n), 1)
         u0 = V.interpolate(lambda x: torch.sin(3 * x[:, 0]) * torch.sin(2 * x[:, 1]))
+        poisson = PoissonProblem(V, walls, n_modes=1)
+        rows.append(_measure("poisson 2D P1 (CG, Jacobi)", V.n_dofs, _PoissonStep(poisson), u0, k, repeats))
         rows.append(_measure("heat 2D P1 BTCS (CG, Jacobi)", V.n_dofs, HeatStepper(V, 1.0, 1e-3, dirichlet=walls),
                              u0, k, repeats))
-        if n <= 316:
-            burgers = BurgersStepper(V, 0.01, 1e-2, dirichlet=walls, solver=CappedSolver("gmres"))
-            rows.append(_measure("burgers 2D P1 (GMRES, Jacobi)", 2 * V.n_dofs, burgers, torch.cat([u0, u0]), k,
-                                 repeats))
+        burgers = BurgersStepper(V, 0.01, 1e-2, dirichlet=walls, solver=CappedSolver("gmres"))
+        rows.append(_measure("burgers 2D P1 (GMRES, Jacobi)", 2 * V.n_dofs, burgers, torch.cat([u0, u0]), k, repeats))
     for n in ((8, 16) if quick else (24, 105)):  # Taylor-Hood dofs ~ 5e3, 1e5
         mesh = uniform_rectangle(n)
         ns = NavierStokesStepper(mesh, 1e-2, 0.1, {"top": (1.0, 0.0), "left": (0.0, 0.0), "right": (0.0, 0.0),
