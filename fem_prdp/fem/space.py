@@ -177,17 +177,41 @@ class FunctionSpace:
             return values.reshape(self.n_scalar_dofs)
         return values.reshape(self.n_scalar_dofs, self.n_components).T.reshape(-1)
 
+    def _locate(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cell [P], reference coordinates [P, dim]) of each point: barycentric tests on
+        the 16 cells with the nearest centroids (a KD-tree, built once), then on every cell
+        for the rare point none of them contains, in chunks of bounded memory."""
+        mesh = self.mesh
+        p0 = mesh.points.to(device=self.device, dtype=self.dtype)[mesh.cells[:, 0].to(self.device)]
+        if not hasattr(self, "_centroid_tree"):
+            self._centroid_tree = cKDTree(mesh.points[mesh.cells].mean(1).cpu().numpy())
+
+        def test(cand: torch.Tensor, pts: torch.Tensor):  # cand [P, K] -> best cell, its ref coords, min lambda
+            ref = torch.einsum("pkij,pkj->pki", self.inv_jacobians[cand], pts[:, None, :] - p0[cand])
+            lam_min = torch.minimum(ref.min(-1).values, 1 - ref.sum(-1))
+            best = lam_min.argmax(1)
+            rows = torch.arange(len(pts), device=pts.device)
+            return cand[rows, best], ref[rows, best], lam_min[rows, best]
+
+        k = min(mesh.n_cells, 16)
+        _, near = self._centroid_tree.query(points.detach().cpu().numpy(), k=k)
+        cells, ref, lam = test(torch.as_tensor(near, device=self.device).reshape(len(points), k), points)
+        missed = torch.nonzero(lam < -1e-10).reshape(-1)
+        chunk = max(1, 2**22 // mesh.n_cells)
+        everything = torch.arange(mesh.n_cells, device=self.device)
+        for start in range(0, len(missed), chunk):
+            idx = missed[start:start + chunk]
+            c, r, l_ = test(everything.expand(len(idx), -1), points[idx])
+            cells[idx], ref[idx], lam[idx] = c, r, l_
+        if bool((lam < -1e-10).any()):
+            raise ValueError("evaluate: some points lie outside the mesh")
+        return cells, ref
+
     def evaluate(self, u: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """Values of the field with dofs u [..., n_dofs] at physical points [P, dim]:
         [..., P] (scalar) or [..., P, dim] (vector). Points outside the mesh raise."""
         points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
-        p0 = self.mesh.points.to(device=self.device, dtype=self.dtype)[self.mesh.cells[:, 0].to(self.device)]
-        ref = torch.einsum("ckd,pcd->pck", self.inv_jacobians, points[:, None, :] - p0[None])
-        lam_min = torch.minimum(ref.min(-1).values, 1 - ref.sum(-1))  # [P, C]
-        best = lam_min.argmax(1)
-        if bool((lam_min.gather(1, best[:, None]) < -1e-10).any()):
-            raise ValueError("evaluate: some points lie outside the mesh")
-        ref_pts = ref[torch.arange(len(points)), best]  # [P, dim]
+        best, ref_pts = self._locate(points)
         vals = basis(ref_pts, self.degree)[0].T  # [P, L]: each point in its own cell, one call
         scalar_dofs = self.scalar_cell_dofs[best]  # [P, L]
         out = []
