@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..fem import FunctionSpace
-from ..learn import InverseTask
+from ..learn import InverseTask, ParameterModel
 from ..physics import CappedSolver, PoissonProblem
 from .runner import CaseConfig, Experiment, load_mesh
 
@@ -36,19 +36,6 @@ class PoissonConfig(CaseConfig):
     k_step: int = 25
 
 
-class ModeAmplitudes(torch.nn.Module):
-    """Free amplitudes theta [n] placed at `modes` of an [n_modes] coefficient vector."""
-
-    def __init__(self, modes: tuple[int, ...], n_modes: int, init: float, dtype, device):
-        super().__init__()
-        self.theta = torch.nn.Parameter(torch.full((len(modes),), init, dtype=dtype, device=device))
-        self.register_buffer("index", torch.as_tensor(modes, device=device))
-        self.n_modes = n_modes
-
-    def forward(self, *_):
-        return self.theta.new_zeros(self.n_modes).index_put((self.index,), self.theta)
-
-
 def poisson_experiment(cfg: PoissonConfig, out: Path) -> Experiment:
     if len(cfg.theta_true) != len(cfg.modes):
         raise ValueError(f"poisson: theta_true has {len(cfg.theta_true)} entries but modes has {len(cfg.modes)}")
@@ -59,7 +46,7 @@ def poisson_experiment(cfg: PoissonConfig, out: Path) -> Experiment:
     n_modes = max(cfg.modes) + 1
     problem = PoissonProblem(V, {name: 0.0 for name in mesh.boundaries}, n_modes=n_modes,
                              solver=CappedSolver(cfg.solver, rtol=1e-10, max_iters=100_000))
-    truth = ModeAmplitudes(cfg.modes, n_modes, 0.0, V.dtype, cfg.device)
+    truth = ParameterModel(len(cfg.modes), 0.0, V.dtype, cfg.device, positions=cfg.modes, size=n_modes)
     with torch.no_grad():
         truth.theta.copy_(torch.as_tensor(cfg.theta_true))
         observed = problem.solve(problem.source(truth(), cfg.sign))
@@ -68,7 +55,8 @@ def poisson_experiment(cfg: PoissonConfig, out: Path) -> Experiment:
     theta_true = torch.as_tensor(cfg.theta_true, dtype=V.dtype)
 
     def make_task():
-        return InverseTask(ModeAmplitudes(cfg.modes, n_modes, cfg.theta_init, V.dtype, cfg.device), problem, cfg.sign)
+        model = ParameterModel(len(cfg.modes), cfg.theta_init, V.dtype, cfg.device, positions=cfg.modes, size=n_modes)
+        return InverseTask(model, problem, cfg.sign)
 
     def extra(task):
         theta = task.model.theta.detach().cpu()

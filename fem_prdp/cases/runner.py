@@ -188,6 +188,4 @@ def _plots(out: Path, histories: dict[str, list[dict]]) -> None:
 @torch.no_grad()
 def _fields(out: Path, exp: Experiment, task) -> None:
     fields = {name: value.detach().cpu() for name, value in exp.fields(task, exp.data[exp.n_train:]).items()}
-    tmp = out / ".fields.tmp.vtu"
-    write_mesh(exp.mesh.with_data(point_data=fields), tmp)
-    os.replace(tmp, out / "fields.vtu")
+    write_mesh(exp.mesh.with_data(point_data=fields), out / "fields.vtu")  # write_mesh is atomic

@@ -101,14 +101,14 @@ def mean_value_constraint(A: SparseMatrix, b: torch.Tensor, space: FunctionSpace
         raise ValueError(f"mean_value_constraint: needs a scalar space and its [n, n] matrix (n = {space.n_dofs}); "
                          f"got a {space.shape or 'scalar'} space and a matrix of shape {A.shape}")
     n = space.n_dofs
-    m = assemble_matrix(mass, space)
-    weights = torch.zeros(n, dtype=m.dtype, device=m.device).index_add(0, m.pattern.row_indices(), m.values)
-    cache = A.pattern._cache  # the bordered pattern is built once per pattern
+    cache = A.pattern._cache  # the bordered pattern and the weights are built once per pattern
     if "mean_border" not in cache:
         rows = torch.cat([A.pattern.row_indices().cpu(), torch.arange(n), torch.full((n + 1,), n)])
         cols = torch.cat([A.pattern.col.long().cpu(), torch.full((n,), n), torch.arange(n + 1)])
-        cache["mean_border"] = CSRPattern.from_coo(rows, cols, (n + 1, n + 1), device=A.device)
-    pattern, slot = cache["mean_border"]
+        m = assemble_matrix(mass, space)  # row sums of the mass matrix = integrals of the basis functions
+        weights = torch.zeros(n, dtype=m.dtype, device=m.device).index_add(0, m.pattern.row_indices(), m.values)
+        cache["mean_border"] = (*CSRPattern.from_coo(rows, cols, (n + 1, n + 1), device=A.device), weights)
+    pattern, slot, weights = cache["mean_border"]
     shape = A.values.shape[:-1]
     border = torch.cat([weights, weights, weights.new_zeros(1)]).expand(*shape, -1)  # column, row, zero corner
     vals = torch.cat([A.values, border.to(A.values)], dim=-1)

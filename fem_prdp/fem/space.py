@@ -186,23 +186,23 @@ class FunctionSpace:
         if not hasattr(self, "_centroid_tree"):
             self._centroid_tree = cKDTree(mesh.points[mesh.cells].mean(1).cpu().numpy())
 
-        def test(cand: torch.Tensor, pts: torch.Tensor):  # cand [P, K] -> best cell, its ref coords, min lambda
-            ref = torch.einsum("pkij,pkj->pki", self.inv_jacobians[cand], pts[:, None, :] - p0[cand])
+        def best_of(ref: torch.Tensor, cand: torch.Tensor | None):  # ref [P, K, dim]; cells cand [P, K] or all
             lam_min = torch.minimum(ref.min(-1).values, 1 - ref.sum(-1))
             best = lam_min.argmax(1)
-            rows = torch.arange(len(pts), device=pts.device)
-            return cand[rows, best], ref[rows, best], lam_min[rows, best]
+            rows = torch.arange(len(ref), device=ref.device)
+            return best if cand is None else cand[rows, best], ref[rows, best], lam_min[rows, best]
 
         k = min(mesh.n_cells, 16)
         _, near = self._centroid_tree.query(points.detach().cpu().numpy(), k=k)
-        cells, ref, lam = test(torch.as_tensor(near, device=self.device).reshape(len(points), k), points)
+        near = torch.as_tensor(near, device=self.device).reshape(len(points), k)
+        ref = torch.einsum("pkij,pkj->pki", self.inv_jacobians[near], points[:, None, :] - p0[near])
+        cells, ref, lam = best_of(ref, near)
         missed = torch.nonzero(lam < -1e-10).reshape(-1)
-        chunk = max(1, 2**22 // mesh.n_cells)
-        everything = torch.arange(mesh.n_cells, device=self.device)
+        chunk = max(1, 2**22 // (mesh.n_cells * mesh.dim))  # [chunk, n_cells, dim] at most 32 MB
         for start in range(0, len(missed), chunk):
             idx = missed[start:start + chunk]
-            c, r, l_ = test(everything.expand(len(idx), -1), points[idx])
-            cells[idx], ref[idx], lam[idx] = c, r, l_
+            ref_all = torch.einsum("cij,pcj->pci", self.inv_jacobians, points[idx, None, :] - p0[None])
+            cells[idx], ref[idx], lam[idx] = best_of(ref_all, None)
         if bool((lam < -1e-10).any()):
             raise ValueError("evaluate: some points lie outside the mesh")
         return cells, ref

@@ -70,14 +70,25 @@ class CorrectionTask:
 
 
 class ParameterModel(torch.nn.Module):
-    """Free parameters theta [n] to recover in an inverse problem (ignores its input)."""
+    """Free parameters theta [n] to recover in an inverse problem (ignores its input).
 
-    def __init__(self, n: int, init: float = 0.0, dtype=torch.float64):
+    With `positions` (n indices) and `size`, the output is a [size] vector holding theta at
+    those positions and zeros elsewhere (e.g. amplitudes of chosen eigenmodes)."""
+
+    def __init__(self, n: int, init: float = 0.0, dtype=torch.float64, device=None,
+                 positions: tuple[int, ...] | None = None, size: int | None = None):
         super().__init__()
-        self.theta = torch.nn.Parameter(torch.full((n,), init, dtype=dtype))
+        self.theta = torch.nn.Parameter(torch.full((n,), init, dtype=dtype, device=device))
+        if (positions is None) != (size is None) or (positions is not None and len(positions) != n):
+            raise ValueError(f"ParameterModel: give both positions ({n} indices) and size, or neither")
+        self.size = size
+        if positions is not None:
+            self.register_buffer("positions", torch.as_tensor(positions, device=device))
 
     def forward(self, *_):
-        return self.theta
+        if self.size is None:
+            return self.theta
+        return self.theta.new_zeros(self.size).index_put((self.positions,), self.theta)
 
 
 @dataclass
