@@ -19,8 +19,9 @@ import torch
 
 from ..linalg import CSRPattern, SparseMatrix
 from ..mesh import Mesh
-from .assembly import Field, _basis_data, _coefficient, assemble_matrix
-from .forms import Coefficients, advection, divergence_coupling, mass, stiffness
+from .assembly import _basis_data, assemble_matrix, matrix_pattern
+from .forms import Coefficients, divergence_coupling, mass, stiffness
+from .quadrature import quadrature
 from .space import FunctionSpace
 
 __all__ = ["TaylorHood", "OseenSystem", "assemble_oseen"]
@@ -52,6 +53,8 @@ class TaylorHood:
         self.n_dofs = self.n_u + self.n_p
         self._pattern = None
         self._pressure_mass = None
+        self._constant = None  # ((nu, dt), values) of the fixed part, see _constant_values
+        self._cache: dict = {}
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(u [..., n_u], p [..., n_p]) from the stacked unknowns."""
@@ -108,13 +111,86 @@ def _oseen_pattern(th: TaylorHood):
     return th._pattern
 
 
+def _convection_tensor(th: TaylorHood) -> torch.Tensor:
+    """Reference tensor T [(L * dim), (L * L)] with T[(l, k), (i, j)] = integral over the
+    reference cell of phi_i phi_l d(phi_j)/d(xi_k), exact (degree 5). On an affine cell the
+    convection element matrix is then one product: with a[c, l, k] = sum_e w[c, l, e]
+    Jinv[c, k, e], C[c, i, j] = det_c sum_(l, k) a[c, l, k] T[(l, k), (i, j)]."""
+    key = "convection_tensor"
+    V = th.scalar_velocity
+    if key not in V._cache:
+        q = quadrature(V.dim, 5)
+        vals, grads = V.reference_basis(q.points(V.dtype, V.device))  # [L, Q], [L, Q, d]
+        t = torch.einsum("q,iq,lq,jqk->lkij", q.weights(V.dtype, V.device), vals, vals, grads)
+        L = vals.shape[0]
+        V._cache[key] = t.reshape(L * V.dim, L * L).contiguous()
+    return V._cache[key]
+
+
+def _convection_local(th: TaylorHood, velocity: torch.Tensor) -> torch.Tensor:
+    """Convection element matrices (w . grad u_j, v_i) [..., C, L * L] of the scalar velocity
+    space, for convecting velocity dofs [..., n_u]: one GEMM against `_convection_tensor`."""
+    V = th.scalar_velocity
+    d = V.dim
+    w = velocity.reshape(*velocity.shape[:-1], d, V.n_dofs)[..., V.scalar_cell_dofs]  # [..., d, C, L]
+    a = torch.einsum("...ecl,cke->...clk", w, V.inv_jacobians)
+    local = torch.matmul(a.reshape(*a.shape[:-2], -1), _convection_tensor(th))
+    return local * V.det[:, None]
+
+
+def _velocity_block_positions(th: TaylorHood) -> tuple[CSRPattern, torch.Tensor, list[torch.Tensor]]:
+    """(pattern, slot) of the scalar velocity block and, per component, the positions
+    [nnz_scalar] of its entries in the Oseen values (cached). Scattering an element matrix
+    into the scalar pattern once and adding that into every component moves fewer entries
+    than scattering it per component (measured 1.3x faster at 1e5 cells)."""
+    if "velocity_positions" not in th._cache:
+        pattern, slot = matrix_pattern(th.scalar_velocity, th.scalar_velocity)
+        n = slot.numel()
+        oseen_slot = _oseen_pattern(th)[1]
+        positions = []
+        for c in range(th.mesh.dim):
+            pos = torch.empty(pattern.nnz, dtype=torch.int64, device=slot.device)
+            pos[slot] = oseen_slot[c * n : (c + 1) * n]
+            positions.append(pos)
+        th._cache["velocity_positions"] = (pattern, slot, positions)
+    return th._cache["velocity_positions"]
+
+
+def _constant_values(th: TaylorHood, nu: float | None, dt: float | None) -> torch.Tensor:
+    """Values [nnz] of the parts that do not change between steps: nu K (scalar nu only),
+    M / dt, B and B^T. Cached on `th` for the last (nu, dt), so re-assembly inside a time
+    loop only adds the convection."""
+    key = (nu, dt)
+    if th._constant is None or th._constant[0] != key:
+        V, Q = th.scalar_velocity, th.pressure
+        tr, tq = _basis_data(V, 4), _basis_data(Q, 4)
+        L = tr.value.shape[0]
+        A = tr.wdet.new_zeros((th.mesh.n_cells, L, L))
+        if nu is not None:
+            A = A + nu * stiffness.local(tr, tr, Coefficients(kappa=1.0))
+        if dt is not None:
+            A = A + mass.local(tr, tr, Coefficients()) / dt
+        d = th.mesh.dim
+        Bs = [divergence_coupling(c).local(tr, tq, Coefficients()) for c in range(d)]  # [C, 3, 6]
+        pieces = [A] * d + Bs + [b.transpose(-1, -2) for b in Bs]
+        entries = torch.cat([x.reshape(-1) for x in pieces] + [A.new_zeros(th.n_p)])
+        pattern, slot = _oseen_pattern(th)
+        th._constant = (key, entries.new_zeros(pattern.nnz).index_add(0, slot, entries))
+    return th._constant[1]
+
+
 def assemble_oseen(
     th: TaylorHood, nu: float | torch.Tensor, velocity: torch.Tensor | None = None, dt: float | None = None
 ) -> OseenSystem:
-    """Assemble the Oseen matrix in one pass over the cells and one scatter.
+    """Assemble the Oseen matrix onto its cached pattern.
+
+    The parts fixed between steps (M / dt, nu K for a scalar nu, B, B^T) are assembled once
+    per (nu, dt) and cached; each call then adds only what varies: the convection (one GEMM
+    per cell batch and one scatter of the scalar velocity block into every component) and a
+    per-cell viscosity. Differentiable in `velocity` and a tensor `nu`.
 
     Args:
-        th: the Taylor-Hood spaces.
+        th: the Taylor-Hood spaces (affine cells).
         nu: kinematic viscosity (> 0; number or per-cell tensor [..., n_cells]).
         velocity: convecting velocity dofs [n_u] or [B, n_u] on `th.velocity` (None: Stokes).
         dt: time step; adds M / dt to the velocity block (None: steady).
@@ -123,25 +199,34 @@ def assemble_oseen(
         raise ValueError(f"assemble_oseen: viscosity nu must be positive, got {nu}")
     if dt is not None and not dt > 0:
         raise ValueError(f"assemble_oseen: time step dt must be positive, got {dt}")
-    V, Q = th.scalar_velocity, th.pressure
-    degree = 5 if velocity is not None else 4  # exact for mass and P2 convection by P2
-    tr, tq = _basis_data(V, degree), _basis_data(Q, degree)
-    w = Coefficients(kappa=_coefficient(nu, V, degree, tr.x))
-    A = stiffness.local(tr, tr, w)
-    if dt is not None:
-        A = A + mass.local(tr, tr, Coefficients()) / dt
+    if velocity is not None and velocity.shape[-1] != th.n_u:
+        raise ValueError(
+            f"assemble_oseen: velocity must have n_u = {th.n_u} dofs in its last axis, "
+            f"got shape {tuple(velocity.shape)}"
+        )
+    per_cell_nu = torch.is_tensor(nu)
+    if per_cell_nu and nu.shape[-1:] != (th.mesh.n_cells,):
+        raise ValueError(
+            f"assemble_oseen: a tensor viscosity must be per cell [..., {th.mesh.n_cells}], "
+            f"got shape {tuple(nu.shape)}"
+        )
+    values = _constant_values(th, None if per_cell_nu else float(nu), None if dt is None else float(dt))
+    varying = []  # [..., C, L * L] parts of the scalar velocity block
+    if per_cell_nu:
+        tr = _basis_data(th.scalar_velocity, 2)
+        unit = stiffness.local(tr, tr, Coefficients(kappa=1.0)).reshape(th.mesh.n_cells, -1)
+        varying.append(nu.to(unit)[..., None] * unit)
     if velocity is not None:
-        vel = _coefficient(Field(th.velocity, velocity), V, degree, tr.x)
-        A = A + advection.local(tr, tr, Coefficients(velocity=vel))
-    d = th.mesh.dim
-    Bs = [divergence_coupling(c).local(tr, tq, Coefficients()) for c in range(d)]  # [C, 3, 6]
-    pieces = [A] * d + Bs + [b.transpose(-1, -2) for b in Bs]
-    batch = torch.broadcast_shapes(*[x.shape[:-3] for x in pieces])
-    flat = [x.expand(*batch, *x.shape[-3:]).reshape(*batch, -1) for x in pieces]
-    flat.append(A.new_zeros((*batch, th.n_p)))
-    entries = torch.cat(flat, dim=-1)
-    pattern, slot = _oseen_pattern(th)
-    values = entries.new_zeros((*batch, pattern.nnz)).index_add(len(batch), slot, entries)
+        varying.append(_convection_local(th, velocity.to(values)))
+    if varying:
+        local = varying[0] if len(varying) == 1 else varying[0] + varying[1]
+        batch = local.shape[:-2]
+        flat = local.reshape(*batch, -1)
+        pattern, slot, positions = _velocity_block_positions(th)
+        block = flat.new_zeros((*batch, pattern.nnz)).index_add_(len(batch), slot, flat)
+        values = values.expand(*batch, -1).clone()
+        for pos in positions:
+            values.index_add_(len(batch), pos, block)
     if th._pressure_mass is None:
-        th._pressure_mass = assemble_matrix(mass, Q)
-    return OseenSystem(SparseMatrix(pattern, values), th, th._pressure_mass)
+        th._pressure_mass = assemble_matrix(mass, th.pressure)
+    return OseenSystem(SparseMatrix(_oseen_pattern(th)[0], values), th, th._pressure_mass)
