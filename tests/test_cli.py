@@ -168,6 +168,19 @@ def test_paper_profile_is_the_authors_heat_2d_setting():
     assert cfg.nu * cfg.dt == pytest.approx(1e-3) and round(1 / cfg.h) - 1 == 30  # 30 x 30 interior nodes
 
 
+def test_data_cache_key_ignores_training_only_settings():
+    """Re-running a case with other epochs, widths or K schedules reuses its data; other
+    physics or sample counts do not."""
+    from fem_prdp.cases import case_config
+    from fem_prdp.cases.runner import data_key
+
+    base = case_config("navier-stokes-cylinder", "quick")
+    same = case_config("navier-stokes-cylinder", "quick", epochs=99, width=7, k_step=3, lr=0.5)
+    assert data_key(base) == data_key(same)
+    for change in ({"n_train": 5}, {"reference_refinement": 3.0}, {"seed": 1}, {"h": 0.2}):
+        assert data_key(base) != data_key(case_config("navier-stokes-cylinder", "quick", **change))
+
+
 def test_report_combines_seeds_with_mean_and_spread(tmp_path, capsys):
     assert main(["run", "heat-1d", "--quick", "--seeds", "2", "--output", str(tmp_path), "--no-progress"]) == 0
     capsys.readouterr()

@@ -6,7 +6,7 @@ gradients that derail training)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,7 +14,7 @@ import torch
 from ..fem import FunctionSpace
 from ..learn import EmulatorTask, cached, random_fields, reference_trajectories
 from ..physics import BurgersStepper, CappedSolver
-from .runner import CaseConfig, Experiment, field_model, load_mesh
+from .runner import CaseConfig, Experiment, data_key, field_model, load_mesh
 
 __all__ = ["BurgersConfig", "burgers_experiment"]
 
@@ -51,7 +51,7 @@ def burgers_experiment(cfg: BurgersConfig, out: Path) -> Experiment:
         u0 = torch.cat(comps, dim=1).to(cfg.device)
         return reference_trajectories(stepper.step, u0, 2).cpu()
 
-    key = {**asdict(cfg), "n_nodes": mesh.n_nodes, "kind": "burgers"}
+    key = data_key(cfg, n_nodes=mesh.n_nodes, kind="burgers")
     data = cached(out / "cache", key, build).to(cfg.device)
 
     def fields(task, val):

@@ -3,7 +3,7 @@ paper's mixed chain (network step, then a capped heat step, loss on the two-step
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ from ..learn import (
     reference_trajectories,
 )
 from ..physics import CappedSolver, HeatStepper
-from .runner import CaseConfig, Experiment, field_model, load_mesh
+from .runner import CaseConfig, Experiment, data_key, field_model, load_mesh
 
 __all__ = ["HeatConfig", "HeatMeshesConfig", "heat_experiment", "heat_meshes_experiment"]
 
@@ -55,7 +55,7 @@ def heat_experiment(cfg: HeatConfig, out: Path) -> Experiment:
     stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet=walls, lumped=cfg.lumped, precond=cfg.precond,
                           solver=CappedSolver(cfg.solver, rtol=1e-10, grad=cfg.grad))
 
-    key = {**asdict(cfg), "n_nodes": mesh.n_nodes, "kind": "heat"}
+    key = data_key(cfg, n_nodes=mesh.n_nodes, kind="heat")
     data = cached(out / "cache", key, lambda: _trajectories(V, stepper, cfg.n_train + cfg.n_val, cfg.seed + 1000))
     data = data.to(cfg.device)
 
@@ -102,7 +102,7 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
         V = FunctionSpace(mesh, 1, device=cfg.device)
         stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet={b: 0.0 for b in names}, lumped=cfg.lumped,
                               precond=cfg.precond, solver=solver)
-        key = {**asdict(cfg), "n_nodes": mesh.n_nodes, "mesh_index": m, "kind": "heat-meshes"}
+        key = data_key(cfg, n_nodes=mesh.n_nodes, mesh_index=m, kind="heat-meshes")
         data = cached(out / "cache", key, lambda V=V, s=stepper, n=n, m=m: _trajectories(V, s, n, cfg.seed + 1000 + m))
         data = data.to(cfg.device)
         parts.append((mesh_to_graph(mesh, boundary_names=names).to(cfg.device), stepper))

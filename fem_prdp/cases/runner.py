@@ -26,7 +26,12 @@ from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph
 from ..mesh import Mesh, generate, read_mesh, write_mesh
 from ..prdp import Converged, FixedK, PRDPController, savings_report
 
-__all__ = ["CaseConfig", "Experiment", "run_experiment", "load_mesh", "field_model"]
+__all__ = ["CaseConfig", "Experiment", "run_experiment", "load_mesh", "field_model", "data_key"]
+
+# Settings that shape training only: changing them must not regenerate a case's data.
+_TRAINING_ONLY = ("epochs", "batch_size", "lr", "lr_decay", "lr_decay_steps", "model", "width", "depth",
+                  "gnn_steps", "residual", "k_min", "k_step", "plateau_threshold", "ema_window",
+                  "initial_checkpoint", "fixed_k", "device")
 
 
 @dataclass
@@ -79,6 +84,11 @@ class Experiment:
     fields: Callable[[object, torch.Tensor], dict] | None = None
     extra: Callable[[object], dict] | None = None
     notes: dict = field(default_factory=dict)
+
+
+def data_key(cfg: CaseConfig, **extra) -> dict:
+    """The cache key of a case's data: its settings without the training-only ones."""
+    return {k: v for k, v in asdict(cfg).items() if k not in _TRAINING_ONLY} | extra
 
 
 def load_mesh(spec: str, h: float) -> Mesh:

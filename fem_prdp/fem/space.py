@@ -177,10 +177,12 @@ class FunctionSpace:
             return values.reshape(self.n_scalar_dofs)
         return values.reshape(self.n_scalar_dofs, self.n_components).T.reshape(-1)
 
-    def _locate(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _locate(self, points: torch.Tensor, outside: str = "raise") -> tuple[torch.Tensor, torch.Tensor]:
         """(cell [P], reference coordinates [P, dim]) of each point: barycentric tests on
         the 16 cells with the nearest centroids (a KD-tree, built once), then on every cell
-        for the rare point none of them contains, in chunks of bounded memory."""
+        for the rare point none of them contains, in chunks of bounded memory. A point in
+        no cell raises, or with outside="extrapolate" keeps the cell whose smallest
+        barycentric coordinate is largest (the cell it is nearest to leaving)."""
         mesh = self.mesh
         p0 = mesh.points.to(device=self.device, dtype=self.dtype)[mesh.cells[:, 0].to(self.device)]
         if not hasattr(self, "_centroid_tree"):
@@ -203,15 +205,23 @@ class FunctionSpace:
             idx = missed[start:start + chunk]
             ref_all = torch.einsum("cij,pcj->pci", self.inv_jacobians, points[idx, None, :] - p0[None])
             cells[idx], ref[idx], lam[idx] = best_of(ref_all, None)
-        if bool((lam < -1e-10).any()):
-            raise ValueError("evaluate: some points lie outside the mesh")
+        if outside == "raise" and bool((lam < -1e-10).any()):
+            n_out = int((lam < -1e-10).sum())
+            raise ValueError(
+                f"evaluate: {n_out} of {len(points)} points lie outside the mesh; pass "
+                f"outside='extrapolate' to evaluate them from the nearest cell (for example "
+                f"between meshes of one curved geometry, whose boundaries differ slightly)"
+            )
         return cells, ref
 
-    def evaluate(self, u: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    def evaluate(self, u: torch.Tensor, points: torch.Tensor, outside: str = "raise") -> torch.Tensor:
         """Values of the field with dofs u [..., n_dofs] at physical points [P, dim]:
-        [..., P] (scalar) or [..., P, dim] (vector). Points outside the mesh raise."""
+        [..., P] (scalar) or [..., P, dim] (vector). Points outside the mesh raise, or with
+        outside="extrapolate" take the polynomial of the nearest cell."""
+        if outside not in ("raise", "extrapolate"):
+            raise ValueError(f"evaluate: outside must be 'raise' or 'extrapolate', got {outside!r}")
         points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
-        best, ref_pts = self._locate(points)
+        best, ref_pts = self._locate(points, outside)
         vals = basis(ref_pts, self.degree)[0].T  # [P, L]: each point in its own cell, one call
         scalar_dofs = self.scalar_cell_dofs[best]  # [P, L]
         out = []
@@ -219,6 +229,19 @@ class FunctionSpace:
             uc = u[..., c * self.n_scalar_dofs : (c + 1) * self.n_scalar_dofs]
             out.append((uc[..., scalar_dofs] * vals).sum(-1))
         return out[0] if self.n_components == 1 else torch.stack(out, -1)
+
+    def interpolate_from(self, source: FunctionSpace, u: torch.Tensor, outside: str = "raise") -> torch.Tensor:
+        """Dofs [..., n_dofs] on this space of the field u [..., source.n_dofs] given on
+        `source` (another mesh of the domain, another degree): its values at this space's
+        dof points. outside: as in `evaluate`."""
+        if source.shape != self.shape:
+            raise ValueError(
+                f"interpolate_from: value shapes differ (source {source.shape}, target {self.shape})"
+            )
+        vals = source.evaluate(u, self.dof_points, outside=outside)  # [..., P] or [..., P, dim]
+        if self.n_components == 1:
+            return vals
+        return vals.transpose(-1, -2).reshape(*vals.shape[:-2], self.n_dofs)
 
     def local_dof_points(self) -> torch.Tensor:
         return local_dof_points(self.dim, self.degree, self.dtype)

@@ -48,3 +48,25 @@ def test_points_outside_the_mesh_raise():
     V = FunctionSpace(M.rectangle(h=0.2), 1)
     with pytest.raises(ValueError, match="outside the mesh"):
         V.evaluate(V.interpolate(_quadratic), torch.tensor([[0.5, 0.5], [1.5, 0.5]], dtype=torch.float64))
+
+
+def test_transfer_between_meshes_of_a_curved_domain_extrapolates_at_the_boundary():
+    """Boundary dofs of one disk mesh lie slightly outside another disk mesh's polygon: they
+    raise by default and are taken from the nearest cell with outside='extrapolate', which
+    is exact for a field the space contains (a quadratic, P2)."""
+    fine, coarse = M.disk(h=0.1), M.disk(h=0.25)
+    src = FunctionSpace(fine, 2, shape=(2,))
+    dst = FunctionSpace(coarse, 2, shape=(2,))
+
+    def field(x):
+        return torch.stack([_quadratic(x), 2 * _quadratic(x) - x[:, 0]], -1)
+
+    u = torch.stack([src.interpolate(field), 3 * src.interpolate(field)])  # a batch of two
+    with pytest.raises(ValueError, match="outside='extrapolate'"):
+        dst.interpolate_from(src, u)
+    moved = dst.interpolate_from(src, u, outside="extrapolate")
+    assert moved.shape == (2, dst.n_dofs)
+    assert torch.allclose(moved[0], dst.interpolate(field), atol=1e-11)
+    assert torch.allclose(moved[1], 3 * dst.interpolate(field), atol=1e-11)
+    with pytest.raises(ValueError, match="value shapes differ"):
+        dst.interpolate_from(FunctionSpace(fine, 2), u[:, : src.n_scalar_dofs])
