@@ -73,6 +73,7 @@ class _ImplicitSolve(torch.autograd.Function):
             x, info = _run(pattern, values, b, x0, solver, precond)
         holder.append(info)
         ctx.pattern, ctx.adjoint_solver, ctx.precond, ctx.info = pattern, adjoint_solver, precond, info
+        ctx.symmetric = solver.symmetric_only
         ctx.save_for_backward(values, x)
         return x
 
@@ -81,20 +82,22 @@ class _ImplicitSolve(torch.autograd.Function):
     def backward(ctx, grad_x):
         values, x = ctx.saved_tensors
         pattern = ctx.pattern
-        t, perm = pattern.transpose()
-        lam, adj_info = _run(
-            t,
-            values[..., perm],
-            grad_x,
-            torch.zeros_like(grad_x),
-            ctx.adjoint_solver,
-            ctx.precond.transpose(),
-        )
+        if ctx.symmetric:  # CG and MINRES solve symmetric systems only: A^T = A, no transpose
+            t, values_t = pattern, values
+        else:
+            t, perm = pattern.transpose()
+            values_t = values[..., perm]
+        lam, adj_info = _run(t, values_t, grad_x, torch.zeros_like(grad_x), ctx.adjoint_solver,
+                             ctx.precond.transpose())
         ctx.info.adjoint.append(adj_info)
         grad_values = None
         if ctx.needs_input_grad[0]:
-            prod = -lam[:, pattern.row_indices()] * x[:, pattern.col.long()]
-            grad_values = prod.sum(0) if values.ndim == 1 else prod
+            row, col = pattern.row_indices(), pattern.col.long()
+            if values.ndim == 1 and len(lam) == 1:  # one matrix, one right-hand side: no batch sum
+                grad_values = torch.index_select(lam[0], 0, row).mul_(torch.index_select(x[0], 0, col)).neg_()
+            else:
+                prod = -lam[:, row] * x[:, col]
+                grad_values = prod.sum(0) if values.ndim == 1 else prod
         grad_b = lam if ctx.needs_input_grad[1] else None
         return grad_values, grad_b, None, None, None, None, None, None
 
