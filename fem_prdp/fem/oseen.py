@@ -53,7 +53,7 @@ class TaylorHood:
         self.n_dofs = self.n_u + self.n_p
         self._pattern = None
         self._pressure_mass = None
-        self._constant = None  # ((nu, dt), values) of the fixed part, see _constant_values
+        self._constant: dict = {}  # (nu, dt) -> values of the fixed part, see _constant_values
         self._cache: dict = {}
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,9 +133,8 @@ def _convection_local(th: TaylorHood, velocity: torch.Tensor) -> torch.Tensor:
     V = th.scalar_velocity
     d = V.dim
     w = velocity.reshape(*velocity.shape[:-1], d, V.n_dofs)[..., V.scalar_cell_dofs]  # [..., d, C, L]
-    a = torch.einsum("...ecl,cke->...clk", w, V.inv_jacobians)
-    local = torch.matmul(a.reshape(*a.shape[:-2], -1), _convection_tensor(th))
-    return local * V.det[:, None]
+    a = torch.einsum("...ecl,cke->...clk", w, V.inv_jacobians * V.det[:, None, None])  # det folded in: [C, d, d]
+    return torch.matmul(a.reshape(*a.shape[:-2], -1), _convection_tensor(th))
 
 
 def _velocity_block_positions(th: TaylorHood) -> tuple[CSRPattern, torch.Tensor, list[torch.Tensor]]:
@@ -158,10 +157,11 @@ def _velocity_block_positions(th: TaylorHood) -> tuple[CSRPattern, torch.Tensor,
 
 def _constant_values(th: TaylorHood, nu: float | None, dt: float | None) -> torch.Tensor:
     """Values [nnz] of the parts that do not change between steps: nu K (scalar nu only),
-    M / dt, B and B^T. Cached on `th` for the last (nu, dt), so re-assembly inside a time
-    loop only adds the convection."""
+    M / dt, B and B^T. Cached on `th` for the last two (nu, dt) added, so re-assembly
+    inside a time loop only adds the convection (two: a BDF2 start step, or a coarse and a
+    reference stepper sharing the spaces, alternate between two time steps)."""
     key = (nu, dt)
-    if th._constant is None or th._constant[0] != key:
+    if key not in th._constant:
         V, Q = th.scalar_velocity, th.pressure
         tr, tq = _basis_data(V, 4), _basis_data(Q, 4)
         L = tr.value.shape[0]
@@ -175,8 +175,10 @@ def _constant_values(th: TaylorHood, nu: float | None, dt: float | None) -> torc
         pieces = [A] * d + Bs + [b.transpose(-1, -2) for b in Bs]
         entries = torch.cat([x.reshape(-1) for x in pieces] + [A.new_zeros(th.n_p)])
         pattern, slot = _oseen_pattern(th)
-        th._constant = (key, entries.new_zeros(pattern.nnz).index_add(0, slot, entries))
-    return th._constant[1]
+        if len(th._constant) >= 2:
+            th._constant.pop(next(iter(th._constant)))  # the oldest
+        th._constant[key] = entries.new_zeros(pattern.nnz).index_add(0, slot, entries)
+    return th._constant[key]
 
 
 def assemble_oseen(
