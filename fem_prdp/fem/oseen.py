@@ -51,10 +51,9 @@ class TaylorHood:
         self.pressure = FunctionSpace(mesh, 1, periodic=periodic, dtype=dtype, device=device)
         self.n_u, self.n_p = self.velocity.n_dofs, self.pressure.n_dofs
         self.n_dofs = self.n_u + self.n_p
-        self._pattern = None
         self._pressure_mass = None
         self._constant: dict = {}  # (nu, dt) -> values of the fixed part, see _constant_values
-        self._cache: dict = {}
+        self._cache: dict = {}  # pattern and scatter maps, built on first use
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(u [..., n_u], p [..., n_p]) from the stacked unknowns."""
@@ -89,7 +88,7 @@ def _oseen_pattern(th: TaylorHood):
     """(pattern, slot) of the whole Oseen matrix as one mixed element, cached on `th`:
     per cell the velocity blocks A (one per component), B_c, B_c^T, then the pressure
     diagonal (stored as zeros so a pressure dof can be pinned)."""
-    if th._pattern is None:
+    if "pattern" not in th._cache:
         u = th.scalar_velocity.cell_dofs
         p = th.pressure.cell_dofs + th.n_u
         n_s = th.scalar_velocity.n_dofs
@@ -107,8 +106,8 @@ def _oseen_pattern(th: TaylorHood):
         diag = th.n_u + torch.arange(th.n_p, device=u.device)
         rows = torch.cat([r.reshape(-1) for r in rows] + [diag])
         cols = torch.cat([c.reshape(-1) for c in cols] + [diag])
-        th._pattern = CSRPattern.from_coo(rows.cpu(), cols.cpu(), (th.n_dofs, th.n_dofs), device=u.device)
-    return th._pattern
+        th._cache["pattern"] = CSRPattern.from_coo(rows.cpu(), cols.cpu(), (th.n_dofs, th.n_dofs), device=u.device)
+    return th._cache["pattern"]
 
 
 def _convection_tensor(th: TaylorHood) -> torch.Tensor:
