@@ -214,8 +214,10 @@ def assemble_oseen(
     values = _constant_values(th, None if per_cell_nu else float(nu), None if dt is None else float(dt))
     varying = []  # [..., C, L * L] parts of the scalar velocity block
     if per_cell_nu:
-        tr = _basis_data(th.scalar_velocity, 2)
-        unit = stiffness.local(tr, tr, Coefficients(kappa=1.0)).reshape(th.mesh.n_cells, -1)
+        if "unit_stiffness" not in th._cache:  # [C, L * L], fixed: only nu changes per call
+            tr = _basis_data(th.scalar_velocity, 2)
+            th._cache["unit_stiffness"] = stiffness.local(tr, tr, Coefficients(kappa=1.0)).reshape(th.mesh.n_cells, -1)
+        unit = th._cache["unit_stiffness"]
         varying.append(nu.to(unit)[..., None] * unit)
     if velocity is not None:
         varying.append(_convection_local(th, velocity.to(values)))
