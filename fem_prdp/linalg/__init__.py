@@ -1,6 +1,7 @@
 """Sparse linear algebra that knows nothing about meshes: CSR matrices, Krylov solvers,
 preconditioners and the differentiable capped solve."""
 
+from . import native
 from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, Richardson, SolveError, SolveInfo, SolveStatus
 from .precond import (
     AMG,
@@ -17,6 +18,7 @@ from .solve import solve
 from .sparse import CSRPattern, SparseMatrix, spmv
 
 __all__ = [
+    "native",
     "CSRPattern",
     "SparseMatrix",
     "spmv",

@@ -13,9 +13,10 @@ import time
 
 import torch
 
+from . import native
 from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
 from .krylov.cg import CG
-from .precond import IdentityPreconditioner, Preconditioner
+from .precond import IdentityPreconditioner, Jacobi, Preconditioner
 from .sparse import CSRPattern, SparseMatrix, spmv, spmv_into
 
 __all__ = ["solve"]
@@ -53,10 +54,35 @@ class _Operator:
         return spmv_into(self.pattern, self.values, v, out)
 
 
+class _FusedState:
+    """The end state of a fused native solve, shaped like `IterationState` for `_info`."""
+
+    def __init__(self, status: torch.Tensor, n_iters: torch.Tensor, history: torch.Tensor):
+        self.status, self.n_iters, self.history = status, n_iters, list(history.unbind(0))
+
+
+def _fused_cg(pattern: CSRPattern, values, b, x0, solver, precond):
+    """(x, state) from the fused native Jacobi-PCG loop, or None where it does not apply
+    (another method or preconditioner, autograd recording, GPU, no compiler)."""
+    if type(solver) is not CG or type(precond) not in (Jacobi, IdentityPreconditioner):
+        return None
+    inv_diag = precond.inv_diag if type(precond) is Jacobi else None
+    tensors = [b, values, x0] + ([inv_diag] if inv_diag is not None else [])
+    if not native.usable(*tensors):
+        return None
+    tol = torch.clamp(solver.rtol * torch.linalg.vector_norm(b, dim=-1).double(), min=solver.atol)
+    check = solver.rtol > 0 or solver.atol > 0
+    x, status, n_iters, history = native.jacobi_cg(
+        pattern.crow, pattern.col, values, inv_diag, b, x0, solver.max_iters, tol, check
+    )
+    return x, _FusedState(status, n_iters, history)
+
+
 def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Tensor, SolveInfo]:
     matvec = _Operator(pattern, values)
     t0 = time.perf_counter()
-    x, state = solver.run(matvec, precond, b, x0)
+    fused = _fused_cg(pattern, values, b, x0, solver, precond)
+    x, state = fused if fused is not None else solver.run(matvec, precond, b, x0)
     return x, _info(state, x, b, matvec, solver, time.perf_counter() - t0)
 
 
@@ -91,7 +117,9 @@ class _ImplicitSolve(torch.autograd.Function):
                              ctx.precond.transpose())
         ctx.info.adjoint.append(adj_info)
         grad_values = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and native.usable(lam, x):
+            grad_values = native.solve_values_grad(pattern.crow, pattern.col, lam, x, values.ndim == 2)
+        elif ctx.needs_input_grad[0]:
             row, col = pattern.row_indices(), pattern.col.long()
             if values.ndim == 1 and len(lam) == 1:  # one matrix, one right-hand side: no batch sum
                 grad_values = torch.index_select(lam[0], 0, row).mul_(torch.index_select(x[0], 0, col)).neg_()

@@ -1,0 +1,142 @@
+"""The fused native Jacobi-PCG loop against the torch iteration it replaces (same iterates,
+statuses, counts and histories), its stopping reasons, the values gradient, and the
+fallback when no kernel can be built."""
+
+import shutil
+import warnings
+
+import pytest
+import torch
+
+from fem_prdp.linalg import (
+    CG,
+    GMRES,
+    IdentityPreconditioner,
+    Jacobi,
+    SolveStatus,
+    SparseMatrix,
+    native,
+    solve,
+)
+from fem_prdp.linalg.stencils import laplacian
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler to build the kernels")
+
+
+def _both(A, b, solver, precond, x0=None):
+    """(fused, torch) results of the same solve."""
+    assert native.available()
+    fused = solve(A, b, solver, precond, x0)
+    with native.enabled(False):
+        ref = solve(A, b, solver, precond, x0)
+    return fused, ref
+
+
+def _spd(n=12, dim=2, dtype=torch.float64):
+    A = SparseMatrix.from_scipy(laplacian(n, dim), dtype=dtype)
+    # a varying diagonal, so Jacobi is not a multiple of the identity
+    d = A.pattern.diagonal_slots()
+    values = A.values.clone()
+    values[d] += torch.linspace(0.0, 2.0, len(d), dtype=dtype)
+    return A.with_values(values)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 16, 17, 40])
+@pytest.mark.parametrize("precond", ["jacobi", "none"])
+def test_capped_iterates_match_the_torch_loop(batch, precond):
+    A = _spd()
+    gen = torch.Generator().manual_seed(batch)
+    b = torch.rand(batch, A.shape[0], generator=gen, dtype=torch.float64)
+    x0 = torch.rand(batch, A.shape[0], generator=gen, dtype=torch.float64)
+    P = Jacobi(A) if precond == "jacobi" else IdentityPreconditioner()
+    for k in (0, 1, 7, 30):
+        (xf, inf), (xr, inr) = _both(A, b, CG(rtol=0.0, max_iters=k), P, x0)
+        torch.testing.assert_close(xf, xr, rtol=1e-11, atol=1e-11)
+        torch.testing.assert_close(inf.residual_history, inr.residual_history, rtol=1e-9, atol=1e-12)
+        assert inf.statuses == inr.statuses
+        assert torch.equal(inf.n_iters, inr.n_iters)
+
+
+def test_batched_matrices_and_float32():
+    A = _spd()
+    scale = torch.tensor([[1.0], [2.5], [0.3]], dtype=torch.float64)
+    Ab = A.with_values(A.values * scale)  # three matrices on one pattern
+    b = torch.rand(3, A.shape[0], dtype=torch.float64)
+    (xf, inf), (xr, inr) = _both(Ab, b, CG(rtol=0.0, max_iters=15), Jacobi(Ab))
+    torch.testing.assert_close(xf, xr, rtol=1e-11, atol=1e-11)
+    A32 = SparseMatrix(A.pattern, A.values.float())
+    (xf, inf), (xr, inr) = _both(A32, b.float(), CG(rtol=0.0, max_iters=15), Jacobi(A32))
+    assert xf.dtype == torch.float32
+    torch.testing.assert_close(xf, xr, rtol=2e-4, atol=2e-5)
+
+
+def test_converged_solve_matches_dense_direct_and_stops_early():
+    A = _spd(16)
+    b = torch.rand(4, A.shape[0], dtype=torch.float64)
+    b[2] = 0.0  # a zero right-hand side converges with 0 iterations
+    (x, info), (_, ref) = _both(A, b, CG(rtol=1e-12, max_iters=1000), Jacobi(A))
+    exact = torch.linalg.solve(A.to_dense(), b.T).T
+    torch.testing.assert_close(x, exact, rtol=1e-10, atol=1e-12)
+    assert info.statuses == (SolveStatus.CONVERGED,) * 4
+    assert info.n_iters[2] == 0 and torch.equal(info.n_iters, ref.n_iters)
+    assert info.residual_history.shape[0] == int(info.n_iters.max()) + 1 < 1001
+
+
+def test_stopping_reasons():
+    A = _spd(8)
+    b = torch.ones(2, A.shape[0], dtype=torch.float64)
+    b[1, 3] = float("nan")
+    (x, info), _ = _both(A, b, CG(rtol=1e-10, max_iters=50), Jacobi(A))
+    assert info.statuses == (SolveStatus.CONVERGED, SolveStatus.NONFINITE)
+    indefinite = A.with_values(-A.values)
+    (x, info), (_, ref) = _both(indefinite, b[:1], CG(rtol=1e-10, max_iters=50), IdentityPreconditioner())
+    assert info.status == ref.status == SolveStatus.INDEFINITE
+    (x, info), _ = _both(A, b[:1], CG(rtol=0.0, max_iters=3), Jacobi(A))
+    assert info.status == SolveStatus.CAPPED and int(info.n_iters) == 3
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_implicit_values_gradient_matches_the_torch_path(batched):
+    A = _spd(10)
+    values = (A.values.expand(3, -1).clone() if batched else A.values.clone()).requires_grad_(True)
+    b = torch.rand(3, A.shape[0], dtype=torch.float64, requires_grad=True)
+    grads = []
+    for on in (True, False):
+        with native.enabled(on):
+            Av = A.with_values(values)
+            x, _ = solve(Av, b, CG(rtol=1e-12, max_iters=500), Jacobi(Av))
+            grads.append(torch.autograd.grad((x**2).sum(), (values, b)))
+    for fused, ref in zip(*grads, strict=True):
+        torch.testing.assert_close(fused, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_unrolled_and_other_methods_keep_the_torch_path(monkeypatch):
+    A = _spd(6)
+    b = torch.ones(A.shape[0], dtype=torch.float64)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the fused kernel must not run here")
+
+    monkeypatch.setattr(native, "jacobi_cg", refuse)
+    values = A.values.clone().requires_grad_(True)
+    Av = A.with_values(values)
+    x, _ = solve(Av, b, CG(rtol=0.0, max_iters=5), Jacobi(Av), grad="unrolled")
+    x.sum().backward()  # autograd recorded the iterations
+    assert values.grad is not None
+    solve(A, b, GMRES(rtol=1e-8, max_iters=20), Jacobi(A))
+
+
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    monkeypatch.setenv("FEM_PRDP_CACHE", str(tmp_path))
+    native._library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="could not build the fused CPU kernels"):
+            assert not native.available()
+        A = _spd(6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no second warning
+            x, info = solve(A, torch.ones(A.shape[0], dtype=torch.float64), CG(rtol=1e-10), Jacobi(A))
+        assert info.status == SolveStatus.CONVERGED
+    finally:
+        native._library.cache_clear()
