@@ -87,6 +87,8 @@ def test_bench_solvers_quick_writes_consistent_json(tmp_path):
             m["scipy_jacobi_pcg_s_per_iter"] / m["jacobi_pcg_s_per_iter"]
         )
         assert m["floor_s_per_iter"] > 0 and set(m["multi_rhs"]) == {"1", "4", "16"}
+        assert 1 / 16 < m["rhs16_floor_per_rhs_vs_1"] < 1  # the matrix read is shared, vectors are not
+    assert data["fused_native_kernels"] is True
     implicit = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "implicit"]
     unrolled = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "unrolled"]
     assert len(set(implicit)) == 1  # memory flat in K

@@ -2,10 +2,15 @@
 
 All numbers come from one run on one machine: medians over repeats, ratios taken within
 the run. The floor of a Jacobi-PCG iteration is the bytes a fused iteration must move
-(12 per non-zero + 4 per row for the int32 CSR matrix, plus 13 float64 vector passes:
-SpMV reads p and writes Ap; one fused update reads x, r, p, Ap, 1/diag and writes x, r, z;
-the direction update reads z, p and writes p) divided by the streaming read bandwidth
-measured here on a buffer of the same size.
+(12 per non-zero + 4 per row for the int32 CSR matrix, plus 13 vector passes of 8 bytes:
+the SpMV reads p and writes Ap; the update reads x, r, p, Ap, 1/diag and writes x, r; the
+direction update reads r, 1/diag, p and writes p) divided by the streaming read bandwidth
+measured here on a buffer of the same size. With B right-hand sides the matrix is read once
+for all of them, so the floor per right-hand side is (matrix bytes / B + vector bytes):
+`rhs16_floor_per_rhs_vs_1` is the best ratio any implementation could reach.
+
+"ours" is whatever `solve` runs (the fused native loop where it applies); the torch-only
+path is timed in the same run as `torch_path_s_per_iter`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import scipy.sparse.linalg as sla
 import torch
 
 from .._timing import median_time
+from . import native
 from .krylov import CG
 from .precond import Jacobi
 from .solve import solve
@@ -30,8 +36,8 @@ def _read_bandwidth(n_bytes: int, repeats: int) -> float:
     return buf.numel() * 8 / median_time(lambda: buf.sum(), repeats)
 
 
-def _floor_bytes(nnz: int, n: int) -> int:
-    return 12 * nnz + 4 * (n + 1) + 13 * 8 * n
+def _floor_bytes(nnz: int, n: int, rhs: int = 1) -> int:
+    return 12 * nnz + 4 * (n + 1) + 13 * 8 * n * rhs
 
 
 def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
@@ -40,6 +46,8 @@ def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
     b = torch.ones(n, dtype=torch.float64)
     P = Jacobi(A)
     ours = median_time(lambda: solve(A, b, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
+    with native.enabled(False):
+        torch_path = median_time(lambda: solve(A, b, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
     inv_d = 1.0 / S.diagonal()
     M = sla.LinearOperator(S.shape, matvec=lambda r: inv_d * r, dtype=np.float64)
     bn = b.numpy()
@@ -60,6 +68,7 @@ def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
         "n": n,
         "nnz": nnz,
         "jacobi_pcg_s_per_iter": ours,
+        "torch_path_s_per_iter": torch_path,
         "scipy_jacobi_pcg_s_per_iter": scipy_t,
         "speedup_vs_scipy": scipy_t / ours,
         "floor_bytes_per_iter": floor_b,
@@ -71,6 +80,7 @@ def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
         "multi_rhs": multi,
         "rhs16_cost_per_rhs_vs_1": multi["16"]["seconds_per_iter_per_rhs"]
         / multi["1"]["seconds_per_iter_per_rhs"],
+        "rhs16_floor_per_rhs_vs_1": _floor_bytes(nnz, n, 16) / 16 / floor_b,
     }
 
 
@@ -135,6 +145,7 @@ def bench_solvers(quick: bool = False, repeats: int = 5) -> dict:
     iters = 10 if quick else 50
     out = {
         "device": "cpu",
+        "fused_native_kernels": native.available(),
         "torch_threads": torch.get_num_threads(),
         "iterations": iters,
         "matrices": [],
