@@ -165,14 +165,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _write_json(data: dict, path: str | None) -> None:
     if path:
-        import os
+        from ._io import atomic_path
 
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, target)  # atomic
-        print(f"wrote {target}")
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2))
+        print(f"wrote {path}")
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

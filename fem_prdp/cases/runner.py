@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from .._io import atomic_path
 from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph
 from ..mesh import Mesh, generate, read_mesh, write_mesh
 from ..prdp import Converged, FixedK, PRDPController, savings_report
@@ -162,9 +163,8 @@ def run_experiment(case: str, cfg: CaseConfig, exp: Experiment, out_dir: str | o
         "paper_definition": savings_report(prdp["k_schedule"], k_eps),
     }
     if not (torch.distributed.is_initialized() and torch.distributed.get_rank() != 0):  # rank 0 writes
-        tmp = out / f".summary.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(summary, indent=1))
-        os.replace(tmp, out / "summary.json")
+        with atomic_path(out / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=1))
         _plots(out, {name: t.history for name, t in trainers.items()})
         if exp.fields is not None:
             _fields(out, exp, trainers["prdp"].task)
@@ -189,10 +189,9 @@ def _plots(out: Path, histories: dict[str, list[dict]]) -> None:
     axes[2].set(xlabel="epoch", ylabel="cumulative solver iterations", title="cost")
     axes[2].legend()
     fig.tight_layout()
-    tmp = out / ".curves.tmp.png"
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(out / "curves.png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, out / "curves.png")
 
 
 @torch.no_grad()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from .._io import atomic_path
+
 __all__ = ["random_fields", "reference_trajectories", "cached"]
 
 
@@ -49,8 +51,7 @@ def cached(cache_dir: str | os.PathLike, config: dict, build: Callable[[], torch
         return torch.load(path, weights_only=True)
     folder.mkdir(parents=True, exist_ok=True)
     data = build()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: ranks may build at once
-    torch.save(data, tmp)
-    os.replace(tmp, path)  # atomic: a killed run never leaves a truncated cache file
+    with atomic_path(path) as tmp:  # a killed run never leaves a truncated cache file
+        torch.save(data, tmp)
     (folder / f"data-{key}.json").write_text(json.dumps(config, sort_keys=True, default=str, indent=1))
     return data

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .._io import atomic_path
 from ..prdp import CostMeter, controller_from_state, savings_report
 
 __all__ = ["Trainer"]
@@ -66,13 +67,10 @@ class Trainer:
         }
 
     def _save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / ".checkpoint.pt.tmp"
-        torch.save(self._state(), tmp)
-        os.replace(tmp, self.dir / "checkpoint.pt")
-        tmp = self.dir / ".metrics.json.tmp"
-        tmp.write_text(json.dumps({"history": self.history, "report": self.report()}, indent=1))
-        os.replace(tmp, self.dir / "metrics.json")
+        with atomic_path(self.dir / "checkpoint.pt") as tmp:
+            torch.save(self._state(), tmp)
+        with atomic_path(self.dir / "metrics.json") as tmp:
+            tmp.write_text(json.dumps({"history": self.history, "report": self.report()}, indent=1))
 
     def _load(self) -> None:
         state = torch.load(self.dir / "checkpoint.pt", weights_only=False)

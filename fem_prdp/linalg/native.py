@@ -23,13 +23,14 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .._io import atomic_path
 
 __all__ = ["available", "enabled", "usable", "jacobi_cg", "solve_values_grad"]
 
@@ -65,20 +66,12 @@ def _cache_dir() -> Path:
 
 
 def _build(compiler: str, target: Path) -> None:
-    """Compile into a temporary file next to `target`, then rename (atomic: concurrent
-    processes never load a half-written library)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
+    """Compile (atomically: concurrent processes never load a half-written library)."""
+    with atomic_path(target) as tmp:
         subprocess.run(
-            [compiler, *_FLAGS, "-o", tmp, str(_SOURCES[0])],
+            [compiler, *_FLAGS, "-o", str(tmp), str(_SOURCES[0])],
             check=True, capture_output=True, text=True, timeout=300,
         )
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 @lru_cache(maxsize=1)

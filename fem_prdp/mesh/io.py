@@ -10,7 +10,6 @@ name of the tag array: `gmsh:physical` tags plus a `fem_prdp:groups=...` marker 
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import meshio
 import numpy as np
 import torch
 
+from .._io import atomic_path
 from .mesh import CELL_TYPES, FACET_TYPES, Mesh, MeshError, as_index_array
 from .validate import repair as repair_mesh
 from .validate import validate
@@ -181,15 +181,6 @@ def from_meshio(raw: meshio.Mesh, source: str = "<meshio>") -> Mesh:
     )
 
 
-def _atomic_target(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the final file normal rights
-    return Path(tmp)
-
-
 def write_mesh(mesh: Mesh, path: str | os.PathLike, *, msh_version: str = "4.1") -> Path:
     """Write `mesh` with its tags, names and point/cell fields; atomic (temp file + rename).
 
@@ -211,17 +202,11 @@ def write_mesh(mesh: Mesh, path: str | os.PathLike, *, msh_version: str = "4.1")
     if suffix == ".xdmf" and mesh.dim == 1:
         # meshio 5.3 cannot read back vertex cells inside a mixed XDMF topology.
         raise MeshError(f"write_mesh({path}): 1D meshes cannot go to .xdmf; use .msh or .vtu")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".msh":
             _write_msh_with_gmsh(mesh, tmp, msh_version)
         else:
             _write_meshio(mesh, tmp, suffix)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

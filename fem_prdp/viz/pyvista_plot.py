@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._io import atomic_path
 from ..mesh import Mesh
 
 __all__ = ["plot_mesh"]
@@ -66,8 +67,9 @@ def plot_mesh(
         plotter.camera.tight(padding=0.05)
     else:
         plotter.view_isometric()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    plotter.screenshot(str(tmp))
-    plotter.close()
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            plotter.screenshot(str(tmp))
+    finally:
+        plotter.close()
     return path
