@@ -129,6 +129,35 @@ def test_run_heat_quick_prints_savings_and_writes_results(tmp_path, capsys, case
     assert again["prdp"]["k_schedule"] == summary["prdp"]["k_schedule"]
 
 
+def test_runs_alternate_epochs_and_match_runs_one_after_another(tmp_path, monkeypatch):
+    """Interleaving the runs (for fair wall times) must not change what they compute."""
+    from fem_prdp.cases import runner
+    from fem_prdp.learn import Trainer
+
+    assert main(["run", "heat-1d", "--quick", "--fixed-k", "2", "--output", str(tmp_path / "a"), "--no-progress"]) == 0
+    calls = []
+    fit = Trainer.fit
+
+    def sequential(trainers, epochs, progress):
+        for trainer in trainers.values():
+            fit(trainer, epochs)
+
+    def logged_fit(self, epochs):
+        calls.append((self.dir.name, epochs))
+        return fit(self, epochs)
+
+    monkeypatch.setattr(Trainer, "fit", logged_fit)
+    assert main(["run", "heat-1d", "--quick", "--fixed-k", "2", "--output", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert calls[:6] == [("prdp", 1), ("converged", 1), ("fixed-k2", 1), ("prdp", 2), ("converged", 2), ("fixed-k2", 2)]
+    monkeypatch.setattr(runner, "_train_interleaved", sequential)
+    assert main(["run", "heat-1d", "--quick", "--fixed-k", "2", "--output", str(tmp_path / "c"), "--no-progress"]) == 0
+    a, c = (json.loads((tmp_path / x / "heat-1d" / "seed-0" / "summary.json").read_text()) for x in "ac")
+    for run in ("prdp", "converged"):
+        assert a[run]["k_schedule"] == c[run]["k_schedule"]
+        assert a[run]["iterations"] == c[run]["iterations"]
+        assert a[run]["final_val_metric"] == c[run]["final_val_metric"]
+
+
 @pytest.mark.parametrize("case,k", [("poisson-inverse-2d", 3), ("burgers", 3), ("navier-stokes", 3),
                                     ("navier-stokes-cylinder", 8), ("heat-2d-meshes", 3)])
 def test_run_other_cases_quick(tmp_path, capsys, case, k):

@@ -1,6 +1,7 @@
 """What every case shares: the training settings, the surrogate choice, and the run that
 trains one model with the PRDP controller, one with fully converged physics and any
-fixed-K baselines (same seed, same data), then writes the summary, plots and fields.
+fixed-K baselines (same seed, same data; their epochs alternate so that a shared
+machine's load falls on all of them alike), then writes the summary, plots and fields.
 
 A case module builds an `Experiment` (mesh, physics, data, task factory) from its config;
 `run_experiment` does the rest. Output folder layout:
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from .._io import atomic_path
 from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph
@@ -111,17 +113,32 @@ def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int) -> torch.nn.Module:
     raise ValueError(f"model must be 'mlp' or 'gnn', got {cfg.model!r}")
 
 
-def _train(cfg: CaseConfig, exp: Experiment, controller, folder: Path, progress: bool) -> tuple[Trainer, float]:
-    torch.manual_seed(cfg.seed)
+def _trainer(cfg: CaseConfig, exp: Experiment, controller, folder: Path) -> Trainer:
+    torch.manual_seed(cfg.seed)  # every run starts from the same network
     task = exp.make_task()
     opt = torch.optim.Adam(task.model.parameters(), lr=cfg.lr)
     scheduler = None
     if cfg.lr_decay != 1.0:
         scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_steps, gamma=cfg.lr_decay)
-    trainer = Trainer(task, opt, controller, exp.data[: exp.n_train], exp.data[exp.n_train:], cfg.batch_size,
-                      checkpoint_dir=folder, scheduler=scheduler, seed=cfg.seed, progress=progress)
-    trainer.fit(cfg.epochs)
-    return trainer, sum(h["epoch_s"] for h in trainer.history)  # resumed runs count every epoch once
+    return Trainer(task, opt, controller, exp.data[: exp.n_train], exp.data[exp.n_train:], cfg.batch_size,
+                   checkpoint_dir=folder, scheduler=scheduler, seed=cfg.seed, progress=False)
+
+
+def _train_interleaved(trainers: dict[str, Trainer], epochs: int, progress: bool) -> None:
+    """Train every run one epoch at a time, in turn. A shared machine's load comes in
+    phases of seconds to minutes; alternating epochs spreads them over all runs alike, so
+    the wall-time comparison measures the runs, not the moment each ran. (The runs share
+    no random state: each trainer draws from its own generator, so the results are those
+    of runs one after another.)"""
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    start = min(t.epoch for t in trainers.values())
+    bar = tqdm(range(start, epochs), initial=start, total=epochs, desc="train",
+               disable=not progress or rank != 0)
+    for epoch in bar:
+        for trainer in trainers.values():
+            trainer.fit(epoch + 1)  # no-op for a run resumed past this epoch
+        bar.set_postfix({name: f"K={t.history[-1]['k']} {t.history[-1]['val_metric']:.3g}"
+                         for name, t in trainers.items()})
 
 
 def _run_summary(trainer: Trainer, seconds: float, exp: Experiment) -> dict:
@@ -145,10 +162,10 @@ def run_experiment(case: str, cfg: CaseConfig, exp: Experiment, out_dir: str | o
         "converged": Converged(),
         **{f"fixed-k{k}": FixedK(k) for k in cfg.fixed_k},
     }
-    trainers, runs = {}, {}
-    for name, controller in controllers.items():
-        trainers[name], seconds = _train(cfg, exp, controller, out / name, progress)
-        runs[name] = _run_summary(trainers[name], seconds, exp)
+    trainers = {name: _trainer(cfg, exp, controller, out / name) for name, controller in controllers.items()}
+    _train_interleaved(trainers, cfg.epochs, progress)
+    # resumed runs count every epoch once
+    runs = {name: _run_summary(t, sum(h["epoch_s"] for h in t.history), exp) for name, t in trainers.items()}
     prdp, base = runs["prdp"], runs["converged"]
     # K_eps: the most iterations a converged validation solve of the converged run needed
     # (PRDP's own validation solves can need more on the states of a half-trained network).
