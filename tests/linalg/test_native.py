@@ -2,7 +2,10 @@
 statuses, counts and histories), its stopping reasons, the values gradient, and the
 fallback when no kernel can be built."""
 
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -140,3 +143,10 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
         assert info.status == SolveStatus.CONVERGED
     finally:
         native._library.cache_clear()
+
+
+def test_the_environment_switch_turns_the_kernels_off():
+    code = "from fem_prdp.linalg import native; print(native.available())"
+    env = {**os.environ, "FEM_PRDP_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
