@@ -3,8 +3,10 @@
 A Jacobi-PCG iteration built from library calls is one MKL SpMV plus a handful of vector
 passes; measured here it moved about 1.8x the bytes' floor, and 2x scipy needs the SpMV
 fused with the dot products and updates. `_csrc/csr_kernels.c` runs the whole Jacobi-PCG
-loop (every right-hand side in one pass over the matrix, vectors stored [n, B]) and is used
-by `CG` when nothing needs autograd, the tensors are on the CPU in float32/float64 and the
+loop (every right-hand side in one pass over the matrix, vectors stored [n, B]), and the
+Jacobi-preconditioned Richardson loop (the paper's Jacobi sweeps, where torch's per-call
+overhead dominates on small systems). `solve` uses them for `CG` and `Richardson` when
+nothing needs autograd, the tensors are on the CPU in float32/float64 and the
 preconditioner is Jacobi or none. Everything else keeps the torch path, which is also the
 reference the tests compare against.
 
@@ -32,7 +34,7 @@ import torch
 
 from .._io import atomic_path
 
-__all__ = ["available", "enabled", "usable", "jacobi_cg", "solve_values_grad"]
+__all__ = ["available", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "solve_values_grad"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]
@@ -44,9 +46,11 @@ _i64 = ctypes.c_int64
 _ARGTYPES = {
     "jacobi_cg": [_i64, _i64, _p, _p, _p, _i64, _p, ctypes.c_int, _p, _p, _p, _p, _p,
                   _i64, _p, ctypes.c_int, _p, _p, _p, ctypes.c_int],
+    "jacobi_richardson": [_i64, _i64, _p, _p, _p, _i64, _p, ctypes.c_int, ctypes.c_double, _p, _p, _p,
+                          _i64, _p, ctypes.c_int, _p, _p, _p, ctypes.c_int],
     "solve_values_grad": [_i64, _i64, _i64, _p, _p, _p, _p, ctypes.c_int, _p, ctypes.c_int],
 }
-_RESTYPES = {"jacobi_cg": _i64, "solve_values_grad": None}
+_RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "solve_values_grad": None}
 # The batch size above which the kernels' per-thread stack arrays would grow too large.
 _MAX_BATCH = 256
 
@@ -144,6 +148,38 @@ def _rows_last(v: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1).contiguous() if v.shape[0] == 1 else v.t().contiguous()
 
 
+def _fused_loop(method: str, crow, col, values, inv_diag, b, x0, max_iters: int, tol: torch.Tensor, check: bool,
+                omega: float | None = None):
+    lib = _library()
+    B, n = b.shape
+    dtype = b.dtype
+    # [n, B] layout: the B values of one row are adjacent, so one matrix pass serves all.
+    rhs = _rows_last(b)
+    x = x0.reshape(-1).clone() if B == 1 else x0.t().contiguous()  # never x0's own storage
+    work = [torch.empty_like(rhs) for _ in range(3 if method == "jacobi_cg" else 1)]
+    vals = values.contiguous()
+    vstride = vals.shape[-1] if vals.ndim == 2 else 0
+    dinv = None
+    if inv_diag is not None:
+        dinv = _rows_last(inv_diag) if inv_diag.ndim == 2 else inv_diag.contiguous()
+    tol64 = np.ascontiguousarray(tol.detach().to(torch.float64).expand(B).cpu().numpy())
+    status = np.empty(B, dtype=np.int64)
+    n_iters = np.empty(B, dtype=np.int64)
+    history = np.empty((max_iters + 1) * B, dtype=np.float64)
+    crow, col = crow.contiguous(), col.contiguous()  # kept alive by name while C reads them
+    head = [n, B, _ptr(crow), _ptr(col), _ptr(vals), vstride, _ptr(dinv), int(dinv is not None and dinv.ndim == 2)]
+    if omega is not None:
+        head.append(float(omega))
+    steps = getattr(lib, f"{method}_{_SUFFIX[dtype]}")(
+        *head, _ptr(rhs), _ptr(x), *(_ptr(w) for w in work), max_iters, tol64.ctypes.data, int(check),
+        status.ctypes.data, n_iters.ctypes.data, history.ctypes.data, torch.get_num_threads(),
+    )
+    if steps < 0:
+        raise MemoryError(f"fem_prdp native {method}: could not allocate its work arrays")
+    hist = torch.from_numpy(history[: (steps + 1) * B].reshape(steps + 1, B)).to(dtype)
+    return x.reshape(n, B).t().contiguous(), torch.from_numpy(status), torch.from_numpy(n_iters), hist
+
+
 def jacobi_cg(crow, col, values, inv_diag, b, x0, max_iters: int, tol: torch.Tensor, check: bool):
     """Jacobi-preconditioned CG on B systems in one fused loop (see `CG` for the method).
 
@@ -157,35 +193,16 @@ def jacobi_cg(crow, col, values, inv_diag, b, x0, max_iters: int, tol: torch.Ten
 
     Returns:
         (x [B, n], status [B] int64 (SolveStatus codes), n_iters [B] int64,
-        history [steps + 1, B] float64 residual norms).
+        history [steps + 1, B] residual norms in b's dtype).
     """
-    lib = _library()
-    B, n = b.shape
-    dtype = b.dtype
-    # [n, B] layout: the B values of one row are adjacent, so one matrix pass serves all.
-    rhs = _rows_last(b)
-    x = x0.reshape(-1).clone() if B == 1 else x0.t().contiguous()  # never x0's own storage
-    r, p, q = (torch.empty_like(rhs) for _ in range(3))
-    vals = values.contiguous()
-    vstride = vals.shape[-1] if vals.ndim == 2 else 0
-    dinv = None
-    if inv_diag is not None:
-        dinv = _rows_last(inv_diag) if inv_diag.ndim == 2 else inv_diag.contiguous()
-    tol64 = np.ascontiguousarray(tol.detach().to(torch.float64).expand(B).cpu().numpy())
-    status = np.empty(B, dtype=np.int64)
-    n_iters = np.empty(B, dtype=np.int64)
-    history = np.empty((max_iters + 1) * B, dtype=np.float64)
-    crow, col = crow.contiguous(), col.contiguous()  # kept alive by name while C reads them
-    steps = getattr(lib, f"jacobi_cg_{_SUFFIX[dtype]}")(
-        n, B, _ptr(crow), _ptr(col), _ptr(vals), vstride,
-        _ptr(dinv), int(dinv is not None and dinv.ndim == 2), _ptr(rhs), _ptr(x), _ptr(r), _ptr(p), _ptr(q),
-        max_iters, tol64.ctypes.data, int(check), status.ctypes.data, n_iters.ctypes.data,
-        history.ctypes.data, torch.get_num_threads(),
-    )
-    if steps < 0:
-        raise MemoryError("fem_prdp native jacobi_cg: could not allocate its work arrays")
-    hist = torch.from_numpy(history[: (steps + 1) * B].reshape(steps + 1, B)).to(dtype)
-    return x.reshape(n, B).t().contiguous(), torch.from_numpy(status), torch.from_numpy(n_iters), hist
+    return _fused_loop("jacobi_cg", crow, col, values, inv_diag, b, x0, max_iters, tol, check)
+
+
+def jacobi_richardson(crow, col, values, inv_diag, omega: float, b, x0, max_iters: int, tol: torch.Tensor,
+                      check: bool):
+    """Jacobi-preconditioned Richardson (the weighted Jacobi method) in one fused loop (see
+    `Richardson`); arguments and result as for `jacobi_cg`, plus the weight omega."""
+    return _fused_loop("jacobi_richardson", crow, col, values, inv_diag, b, x0, max_iters, tol, check, omega)
 
 
 def solve_values_grad(crow, col, lam: torch.Tensor, x: torch.Tensor, batched: bool) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 from . import native
 from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
 from .krylov.cg import CG
+from .krylov.richardson import Richardson
 from .precond import IdentityPreconditioner, Jacobi, Preconditioner
 from .sparse import CSRPattern, SparseMatrix, spmv, spmv_into
 
@@ -61,10 +62,11 @@ class _FusedState:
         self.status, self.n_iters, self.history = status, n_iters, list(history.unbind(0))
 
 
-def _fused_cg(pattern: CSRPattern, values, b, x0, solver, precond):
-    """(x, state) from the fused native Jacobi-PCG loop, or None where it does not apply
-    (another method or preconditioner, autograd recording, GPU, no compiler)."""
-    if type(solver) is not CG or type(precond) not in (Jacobi, IdentityPreconditioner):
+def _fused(pattern: CSRPattern, values, b, x0, solver, precond):
+    """(x, state) from a fused native loop (CG or Richardson with Jacobi or no
+    preconditioner), or None where none applies (another method or preconditioner,
+    autograd recording, GPU, no compiler)."""
+    if type(solver) not in (CG, Richardson) or type(precond) not in (Jacobi, IdentityPreconditioner):
         return None
     inv_diag = precond.inv_diag if type(precond) is Jacobi else None
     tensors = [b, values, x0] + ([inv_diag] if inv_diag is not None else [])
@@ -72,16 +74,19 @@ def _fused_cg(pattern: CSRPattern, values, b, x0, solver, precond):
         return None
     tol = torch.clamp(solver.rtol * torch.linalg.vector_norm(b, dim=-1).double(), min=solver.atol)
     check = solver.rtol > 0 or solver.atol > 0
-    x, status, n_iters, history = native.jacobi_cg(
-        pattern.crow, pattern.col, values, inv_diag, b, x0, solver.max_iters, tol, check
-    )
+    if type(solver) is CG:
+        out = native.jacobi_cg(pattern.crow, pattern.col, values, inv_diag, b, x0, solver.max_iters, tol, check)
+    else:
+        out = native.jacobi_richardson(pattern.crow, pattern.col, values, inv_diag, solver.omega, b, x0,
+                                       solver.max_iters, tol, check)
+    x, status, n_iters, history = out
     return x, _FusedState(status, n_iters, history)
 
 
 def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Tensor, SolveInfo]:
     matvec = _Operator(pattern, values)
     t0 = time.perf_counter()
-    fused = _fused_cg(pattern, values, b, x0, solver, precond)
+    fused = _fused(pattern, values, b, x0, solver, precond)
     x, state = fused if fused is not None else solver.run(matvec, precond, b, x0)
     return x, _info(state, x, b, matvec, solver, time.perf_counter() - t0)
 

@@ -16,6 +16,7 @@ from fem_prdp.linalg import (
     GMRES,
     IdentityPreconditioner,
     Jacobi,
+    Richardson,
     SolveStatus,
     SparseMatrix,
     native,
@@ -46,14 +47,17 @@ def _spd(n=12, dim=2, dtype=torch.float64):
 
 @pytest.mark.parametrize("batch", [1, 2, 3, 16, 17, 40])
 @pytest.mark.parametrize("precond", ["jacobi", "none"])
-def test_capped_iterates_match_the_torch_loop(batch, precond):
+@pytest.mark.parametrize("method", ["cg", "richardson"])
+def test_capped_iterates_match_the_torch_loop(batch, precond, method):
     A = _spd()
     gen = torch.Generator().manual_seed(batch)
     b = torch.rand(batch, A.shape[0], generator=gen, dtype=torch.float64)
     x0 = torch.rand(batch, A.shape[0], generator=gen, dtype=torch.float64)
     P = Jacobi(A) if precond == "jacobi" else IdentityPreconditioner()
     for k in (0, 1, 7, 30):
-        (xf, inf), (xr, inr) = _both(A, b, CG(rtol=0.0, max_iters=k), P, x0)
+        # Richardson without a preconditioner converges for omega < 2 / lambda_max (8 here).
+        solver = CG(rtol=0.0, max_iters=k) if method == "cg" else Richardson(rtol=0.0, max_iters=k, omega=0.2)
+        (xf, inf), (xr, inr) = _both(A, b, solver, P, x0)
         torch.testing.assert_close(xf, xr, rtol=1e-11, atol=1e-11)
         torch.testing.assert_close(inf.residual_history, inr.residual_history, rtol=1e-9, atol=1e-12)
         assert inf.statuses == inr.statuses
@@ -83,6 +87,17 @@ def test_converged_solve_matches_dense_direct_and_stops_early():
     assert info.statuses == (SolveStatus.CONVERGED,) * 4
     assert info.n_iters[2] == 0 and torch.equal(info.n_iters, ref.n_iters)
     assert info.residual_history.shape[0] == int(info.n_iters.max()) + 1 < 1001
+
+
+def test_richardson_converges_like_the_torch_loop_and_reports_divergence():
+    A = _spd(10, dim=1)
+    b = torch.rand(3, A.shape[0], dtype=torch.float64)
+    (x, info), (xr, ref) = _both(A, b, Richardson(rtol=1e-8, max_iters=20_000), Jacobi(A))
+    assert info.statuses == ref.statuses == (SolveStatus.CONVERGED,) * 3
+    assert torch.equal(info.n_iters, ref.n_iters)
+    torch.testing.assert_close(x, torch.linalg.solve(A.to_dense(), b.T).T, rtol=1e-6, atol=1e-8)
+    (x, info), (_, ref) = _both(A, b, Richardson(rtol=1e-8, max_iters=5000, omega=3.0), Jacobi(A))
+    assert info.status == ref.status == SolveStatus.NONFINITE  # omega = 3: the iteration diverges
 
 
 def test_stopping_reasons():
