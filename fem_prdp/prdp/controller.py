@@ -17,7 +17,7 @@ This module imports nothing from the rest of the project.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = [
     "Decision", "PRDPController", "FixedK", "Converged", "ToleranceSchedule", "TrainingLossPRDP",
@@ -113,7 +113,9 @@ class PRDPController:
     def state_dict(self) -> dict:
         return {"type": type(self).__name__, "config": self._config(), "k": self.k, "metrics": list(self.metrics),
                 "emas": list(self.emas), "checkpoint": self.checkpoint,
-                "events": [asdict(e) for e in self.events]}
+                # A shallow dict per event: its fields are numbers and strings, and asdict's
+                # deep copy made this O(events) of allocations in every epoch's checkpoint.
+                "events": [{f.name: getattr(e, f.name) for f in fields(e)} for e in self.events]}
 
     def _config(self) -> dict:
         return {k: getattr(self, k) for k in ("k_min", "k_step", "ema_window", "error_window", "plateau_threshold",
