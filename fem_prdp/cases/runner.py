@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_path
 from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph
+from ..linalg import native
 from ..mesh import Mesh, generate, read_mesh, write_mesh
 from ..prdp import Converged, FixedK, PRDPController, savings_report
 
@@ -138,6 +139,7 @@ def _train_interleaved(trainers: dict[str, Trainer], epochs: int, progress: bool
     # the collector only what training allocates.
     gc.collect()
     gc.freeze()
+    native.available()  # builds the fused kernels now (seconds, once per machine), not in a timed epoch
     try:
         _alternate_epochs(trainers, epochs, progress and rank == 0)
     finally:
