@@ -165,3 +165,25 @@ def test_the_environment_switch_turns_the_kernels_off():
     env = {**os.environ, "FEM_PRDP_NATIVE": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_strided_inputs_and_thread_counts():
+    A = _spd(10)
+    n = A.shape[0]
+    wide = torch.rand(3, 2 * n, dtype=torch.float64)
+    b = wide[:, ::2]  # not contiguous
+    x0 = torch.rand(n, dtype=torch.float64).expand(3, n)  # stride 0 over the batch
+    x0_before = x0.clone()
+    (xf, _), (xr, _) = _both(A, b, CG(rtol=0.0, max_iters=12), Jacobi(A), x0)
+    torch.testing.assert_close(xf, xr, rtol=1e-11, atol=1e-11)
+    assert torch.equal(x0, x0_before)  # the start is never written to
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for t in (1, 3):
+            torch.set_num_threads(t)
+            results.append(solve(A, b, CG(rtol=0.0, max_iters=12), Jacobi(A), x0)[0])
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-11, atol=1e-11)
+    torch.testing.assert_close(results[0], xr, rtol=1e-11, atol=1e-11)
