@@ -51,7 +51,8 @@ _ARGTYPES = {
     "solve_values_grad": [_i64, _i64, _i64, _p, _p, _p, _p, ctypes.c_int, _p, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "solve_values_grad": None}
-# The batch size above which the kernels' per-thread stack arrays would grow too large.
+# Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
+# threads' stacks.
 _MAX_BATCH = 256
 
 
@@ -125,13 +126,10 @@ def enabled(flag: bool):
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """True when the fused kernels can take these tensors: CPU, one float dtype, no autograd,
-    a batch (leading dimension of the first tensor) of at most 256."""
+    """True when the fused kernels can take these tensors: CPU, one float dtype, no autograd."""
     if not _enabled or torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
     first = tensors[0]
-    if first.ndim == 2 and first.shape[0] > _MAX_BATCH:
-        return False
     if first.device.type != "cpu" or first.dtype not in _SUFFIX:
         return False
     if any(t.device != first.device or t.dtype != first.dtype for t in tensors):
@@ -148,8 +146,28 @@ def _rows_last(v: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1).contiguous() if v.shape[0] == 1 else v.t().contiguous()
 
 
+def _in_chunks(method: str, crow, col, values, inv_diag, b, x0, max_iters, tol, check, omega):
+    """Solve a batch larger than the kernels take as independent chunks; the result is that
+    of one batched solve (a sample that stopped early repeats its last residual norm in the
+    history rows its chunk did not run, as the batched loop records for frozen samples)."""
+    B = b.shape[0]
+    tol = tol.expand(B)
+    parts = []
+    for lo in range(0, B, _MAX_BATCH):
+        sl = slice(lo, lo + _MAX_BATCH)
+        parts.append(_fused_loop(method, crow, col, values[sl] if values.ndim == 2 else values,
+                                 inv_diag[sl] if inv_diag is not None and inv_diag.ndim == 2 else inv_diag,
+                                 b[sl], x0[sl], max_iters, tol[sl], check, omega))
+    rows = max(p[3].shape[0] for p in parts)
+    history = torch.cat([torch.cat([h, h[-1:].expand(rows - h.shape[0], -1)]) for *_, h in parts], dim=1)
+    return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
+            torch.cat([p[2] for p in parts]), history)
+
+
 def _fused_loop(method: str, crow, col, values, inv_diag, b, x0, max_iters: int, tol: torch.Tensor, check: bool,
                 omega: float | None = None):
+    if b.shape[0] > _MAX_BATCH:
+        return _in_chunks(method, crow, col, values, inv_diag, b, x0, max_iters, tol, check, omega)
     lib = _library()
     B, n = b.shape
     dtype = b.dtype

@@ -187,3 +187,18 @@ def test_strided_inputs_and_thread_counts():
         torch.set_num_threads(threads)
     torch.testing.assert_close(results[0], results[1], rtol=1e-11, atol=1e-11)
     torch.testing.assert_close(results[0], xr, rtol=1e-11, atol=1e-11)
+
+
+def test_batches_beyond_one_chunk_equal_one_batched_solve():
+    A = _spd(6)
+    b = torch.rand(300, A.shape[0], dtype=torch.float64)
+    b[260:] = 0.0  # the second chunk stops at once; the first runs on
+    (x, info), (xr, ref) = _both(A, b, CG(rtol=1e-10, max_iters=200), Jacobi(A))
+    torch.testing.assert_close(x, xr, rtol=1e-10, atol=1e-12)
+    assert info.statuses == ref.statuses and torch.equal(info.n_iters, ref.n_iters)
+    assert info.residual_history.shape == ref.residual_history.shape
+    torch.testing.assert_close(info.residual_history, ref.residual_history, rtol=1e-8, atol=1e-12)
+    values = A.values.expand(300, -1).clone()  # one matrix per sample
+    Ab = A.with_values(values)
+    (x, info), (xr, ref) = _both(Ab, b, CG(rtol=0.0, max_iters=9), Jacobi(Ab))
+    torch.testing.assert_close(x, xr, rtol=1e-10, atol=1e-12)
