@@ -34,7 +34,7 @@ import torch
 
 from .._io import atomic_path
 
-__all__ = ["available", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "solve_values_grad"]
+__all__ = ["available", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "solve_values_grad", "matmul_rows"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]
@@ -49,8 +49,9 @@ _ARGTYPES = {
     "jacobi_richardson": [_i64, _i64, _p, _p, _p, _i64, _p, ctypes.c_int, ctypes.c_double, _p, _p, _p,
                           _i64, _p, ctypes.c_int, _p, _p, _p, ctypes.c_int],
     "solve_values_grad": [_i64, _i64, _i64, _p, _p, _p, _p, ctypes.c_int, _p, ctypes.c_int],
+    "csr_matmul_rows": [_i64, _i64, _i64, _p, _p, _p, _p, _p, ctypes.c_int],
 }
-_RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "solve_values_grad": None}
+_RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "solve_values_grad": None, "csr_matmul_rows": None}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -237,3 +238,19 @@ def solve_values_grad(crow, col, lam: torch.Tensor, x: torch.Tensor, batched: bo
         torch.get_num_threads(),
     )
     return out
+
+
+def matmul_rows(crow, col, values: torch.Tensor, shape: tuple[int, int], x: torch.Tensor,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """y = A x[b] for every row b of x: [B, n_cols] -> [B, n_rows], one shared matrix
+    (values [nnz]), one pass over it for all B vectors. Writes into `out` when given
+    (contiguous, [B, n_rows])."""
+    lib = _library()
+    x = x.contiguous()
+    vals, crow, col = values.contiguous(), crow.contiguous(), col.contiguous()
+    B = x.shape[0]
+    y = out if out is not None else torch.empty((B, shape[0]), dtype=x.dtype)
+    getattr(lib, f"csr_matmul_rows_{_SUFFIX[x.dtype]}")(
+        shape[0], shape[1], B, _ptr(crow), _ptr(col), _ptr(vals), _ptr(x), _ptr(y), torch.get_num_threads(),
+    )
+    return y

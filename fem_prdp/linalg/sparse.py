@@ -18,6 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from . import native
+
 __all__ = ["CSRPattern", "SparseMatrix", "spmv", "spmv_into"]
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
@@ -122,7 +124,10 @@ def _product(pattern: CSRPattern, values: torch.Tensor, x: torch.Tensor) -> torc
     """A @ x without autograd. values [nnz] or [B, nnz]; x [B, n_cols] -> [B, n_rows]."""
     if values.ndim == 1:
         # One matrix, B right-hand sides. MKL's CSR SpMM on [n, B] was measured slower per
-        # right-hand side than separate SpMVs (and x.T is strided), so multiply row by row.
+        # right-hand side than separate SpMVs (and x.T is strided); the fused kernel reads
+        # the matrix once for all B, else multiply row by row.
+        if x.shape[0] > 1 and native.usable(values, x):
+            return native.matmul_rows(pattern.crow, pattern.col, values, pattern.shape, x)
         csr = pattern.csr_tensor(values)
         if x.shape[0] == 1:
             return (csr @ x[0]).unsqueeze(0)
@@ -157,6 +162,9 @@ class _SpMV(torch.autograd.Function):
 def spmv_into(pattern: CSRPattern, values: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """out = A x without autograd and without allocating (x, out: [B, n], contiguous)."""
     if values.ndim == 1:
+        if x.shape[0] > 1 and out.is_contiguous() and native.usable(values, x):
+            native.matmul_rows(pattern.crow, pattern.col, values, pattern.shape, x, out=out)
+            return out
         csr = pattern.csr_tensor(values)
         for i in range(x.shape[0]):
             torch.mv(csr, x[i], out=out[i])

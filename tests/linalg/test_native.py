@@ -202,3 +202,24 @@ def test_batches_beyond_one_chunk_equal_one_batched_solve():
     Ab = A.with_values(values)
     (x, info), (xr, ref) = _both(Ab, b, CG(rtol=0.0, max_iters=9), Jacobi(Ab))
     torch.testing.assert_close(x, xr, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [2, 17])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_multi_vector_products_match_dense(batch, dtype):
+    import scipy.sparse as sp
+
+    S = sp.random(40, 25, density=0.2, format="csr", random_state=batch)
+    A = SparseMatrix.from_scipy(S, dtype=dtype)
+    x = torch.rand(batch, 25, dtype=dtype)
+    dense = x @ A.to_dense().T
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    torch.testing.assert_close(A.matvec(x), dense, **tol)
+    out = torch.empty(batch, 40, dtype=dtype)
+    native.matmul_rows(A.pattern.crow, A.pattern.col, A.values, A.shape, x, out=out)
+    torch.testing.assert_close(out, dense, **tol)
+    # enough rows x vectors for the threaded branch, and x with strided rows
+    S2 = sp.random(3000, 500, density=0.01, format="csr", random_state=1)
+    A2 = SparseMatrix.from_scipy(S2, dtype=dtype)
+    x2 = torch.rand(batch, 2, 500, dtype=dtype)[:, 0]
+    torch.testing.assert_close(A2.matvec(x2), x2 @ A2.to_dense().T, **tol)
