@@ -7,8 +7,10 @@ loop (every right-hand side in one pass over the matrix, vectors stored [n, B]),
 Jacobi-preconditioned Richardson loop (the paper's Jacobi sweeps, where torch's per-call
 overhead dominates on small systems). `solve` uses them for `CG` and `Richardson` when
 nothing needs autograd, the tensors are on the CPU in float32/float64 and the
-preconditioner is Jacobi or none. Everything else keeps the torch path, which is also the
-reference the tests compare against.
+preconditioner is Jacobi or none. `spmv` uses the multi-vector product (one shared
+matrix, B vectors in torch's [B, n] layout) where it would otherwise call MKL once per
+vector. Everything else keeps the torch path, which is also the reference the tests
+compare against.
 
 The library is compiled at first use with the system C compiler into a cache folder
 (`$FEM_PRDP_CACHE`, default `~/.cache/fem_prdp`) and reused while the source, flags and CPU
