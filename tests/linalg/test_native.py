@@ -1,6 +1,6 @@
-"""The fused native Jacobi-PCG loop against the torch iteration it replaces (same iterates,
-statuses, counts and histories), its stopping reasons, the values gradient, and the
-fallback when no kernel can be built."""
+"""The fused native loops (Jacobi-PCG, Jacobi-Richardson) against the torch iterations they
+replace (same iterates, statuses, counts and histories), their stopping reasons, the values
+gradient, the multi-vector product, and the fallback when no kernel can be built."""
 
 import os
 import shutil
