@@ -6,7 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["median_time"]
+__all__ = ["median_time", "median_backward_time"]
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: bool = True) -> float:
@@ -19,3 +19,20 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: bool = True) -> 
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def median_backward_time(make_loss: Callable[[], object], repeats: int) -> float:
+    """Median seconds of one `loss.backward()` over `repeats` calls (after a warm-up).
+
+    `make_loss` runs the forward pass that records the graph; it is not timed. (Timing
+    forward + backward and subtracting the forward's median swung by more than the
+    backward itself on this shared machine.)"""
+
+    def once() -> float:
+        loss = make_loss()
+        t0 = time.perf_counter()
+        loss.backward()
+        return time.perf_counter() - t0
+
+    once()
+    return statistics.median(once() for _ in range(max(repeats, 1)))

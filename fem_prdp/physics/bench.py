@@ -3,12 +3,9 @@ at about 1e4, 1e5 and 1e6 dofs (Navier-Stokes at about 1e4 and 1e5 on this 2-cor
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
-from .._timing import median_time
+from .._timing import median_backward_time, median_time
 from ..fem import FunctionSpace
 from ..mesh import uniform_rectangle
 from ._common import CappedSolver
@@ -25,18 +22,11 @@ def _measure(name: str, n_dofs: int, stepper, u0: torch.Tensor, k: int, repeats:
         with torch.no_grad():
             stepper.step(u0, k=k)
 
-    def backward_only() -> float:
-        """Seconds of one backward pass; the forward that records the graph is not timed
-        (a difference of two medians swung by more than the backward itself)."""
-        u = u0.clone().requires_grad_(True)
-        loss = stepper.step(u, k=k).square().sum()
-        t0 = time.perf_counter()
-        loss.backward()
-        return time.perf_counter() - t0
+    def loss():
+        return stepper.step(u0.clone().requires_grad_(True), k=k).square().sum()
 
     fwd = median_time(forward, repeats)
-    backward_only()  # warm-up
-    bwd = statistics.median(backward_only() for _ in range(max(repeats, 1)))
+    bwd = median_backward_time(loss, repeats)
     return {"case": name, "n_dofs": n_dofs, "k": k, "forward_s": fwd, "backward_s": bwd,
             "forward_s_per_iteration": fwd / k}
 
