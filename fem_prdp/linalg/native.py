@@ -36,7 +36,7 @@ import torch
 
 from .._io import atomic_path
 
-__all__ = ["available", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "solve_values_grad", "matmul_rows"]
+__all__ = ["available", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]
@@ -50,10 +50,10 @@ _ARGTYPES = {
                   _i64, _p, ctypes.c_int, _p, _p, _p, ctypes.c_int],
     "jacobi_richardson": [_i64, _i64, _p, _p, _p, _i64, _p, ctypes.c_int, ctypes.c_double, _p, _p, _p,
                           _i64, _p, ctypes.c_int, _p, _p, _p, ctypes.c_int],
-    "solve_values_grad": [_i64, _i64, _i64, _p, _p, _p, _p, ctypes.c_int, _p, ctypes.c_int],
+    "pattern_outer": [_i64, _i64, _i64, _p, _p, _p, _p, ctypes.c_int, _p, ctypes.c_int],
     "csr_matmul_rows": [_i64, _i64, _i64, _p, _p, _p, _p, _p, ctypes.c_int],
 }
-_RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "solve_values_grad": None, "csr_matmul_rows": None}
+_RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -226,18 +226,17 @@ def jacobi_richardson(crow, col, values, inv_diag, omega: float, b, x0, max_iter
     return _fused_loop("jacobi_richardson", crow, col, values, inv_diag, b, x0, max_iters, tol, check, omega)
 
 
-def solve_values_grad(crow, col, lam: torch.Tensor, x: torch.Tensor, batched: bool) -> torch.Tensor:
-    """dL/dvalues = -lam[row] * x[col] on the stored pattern (summed over the batch unless
-    `batched`), for lam, x: [B, n]. Returns [nnz] or [B, nnz]."""
+def pattern_outer(crow, col, g: torch.Tensor, x: torch.Tensor, batched: bool) -> torch.Tensor:
+    """g[row] * x[col] on the stored pattern, summed over the batch unless `batched`, for
+    g: [B, n_rows], x: [B, n_cols]. Returns [nnz] or [B, nnz]."""
     lib = _library()
-    B, n = lam.shape
+    B, n = g.shape
     nnz = col.shape[0]
-    lam_t, x_t = _rows_last(lam), _rows_last(x)
+    g_t, x_t = _rows_last(g), _rows_last(x)
     crow, col = crow.contiguous(), col.contiguous()
-    out = torch.empty((B, nnz) if batched else (nnz,), dtype=lam.dtype)
-    getattr(lib, f"solve_values_grad_{_SUFFIX[lam.dtype]}")(
-        n, B, nnz, _ptr(crow), _ptr(col), _ptr(lam_t), _ptr(x_t), int(batched), _ptr(out),
-        torch.get_num_threads(),
+    out = torch.empty((B, nnz) if batched else (nnz,), dtype=g.dtype)
+    getattr(lib, f"pattern_outer_{_SUFFIX[g.dtype]}")(
+        n, B, nnz, _ptr(crow), _ptr(col), _ptr(g_t), _ptr(x_t), int(batched), _ptr(out), torch.get_num_threads(),
     )
     return out
 

@@ -18,7 +18,7 @@ from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
 from .krylov.cg import CG
 from .krylov.richardson import Richardson
 from .precond import IdentityPreconditioner, Jacobi, Preconditioner
-from .sparse import CSRPattern, SparseMatrix, spmv, spmv_into
+from .sparse import CSRPattern, SparseMatrix, pattern_outer, spmv, spmv_into
 
 __all__ = ["solve"]
 
@@ -122,15 +122,8 @@ class _ImplicitSolve(torch.autograd.Function):
                              ctx.precond.transpose())
         ctx.info.adjoint.append(adj_info)
         grad_values = None
-        if ctx.needs_input_grad[0] and native.usable(lam, x):
-            grad_values = native.solve_values_grad(pattern.crow, pattern.col, lam, x, values.ndim == 2)
-        elif ctx.needs_input_grad[0]:
-            row, col = pattern.row_indices(), pattern.col.long()
-            if values.ndim == 1 and len(lam) == 1:  # one matrix, one right-hand side: no batch sum
-                grad_values = torch.index_select(lam[0], 0, row).mul_(torch.index_select(x[0], 0, col)).neg_()
-            else:
-                prod = -lam[:, row] * x[:, col]
-                grad_values = prod.sum(0) if values.ndim == 1 else prod
+        if ctx.needs_input_grad[0]:
+            grad_values = pattern_outer(pattern, lam, x, batched=values.ndim == 2).neg_()
         grad_b = lam if ctx.needs_input_grad[1] else None
         return grad_values, grad_b, None, None, None, None, None, None
 

@@ -20,7 +20,7 @@ import torch
 
 from . import native
 
-__all__ = ["CSRPattern", "SparseMatrix", "spmv", "spmv_into"]
+__all__ = ["CSRPattern", "SparseMatrix", "spmv", "spmv_into", "pattern_outer"]
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
@@ -149,14 +149,25 @@ class _SpMV(torch.autograd.Function):
         values, x = ctx.saved_tensors
         pattern = ctx.pattern
         grad_values = grad_x = None
-        if ctx.needs_input_grad[0]:
-            # d(A x)_i / dA_ij = x_j on the stored pattern only.
-            prod = grad_y[:, pattern.row_indices()] * x[:, pattern.col.long()]
-            grad_values = prod.sum(0) if values.ndim == 1 else prod
+        if ctx.needs_input_grad[0]:  # d(A x)_i / dA_ij = x_j on the stored pattern only
+            grad_values = pattern_outer(pattern, grad_y, x, batched=values.ndim == 2)
         if ctx.needs_input_grad[1]:
             t, perm = pattern.transpose()
             grad_x = spmv(t, values[..., perm], grad_y)
         return grad_values, grad_x, None
+
+
+def pattern_outer(pattern: CSRPattern, g: torch.Tensor, x: torch.Tensor, batched: bool) -> torch.Tensor:
+    """g x^T kept on the stored pattern: [nnz] summed over the batch (one shared matrix) or
+    [B, nnz] (`batched`: one matrix per sample), for g [B, n_rows] and x [B, n_cols]. The
+    values gradient of y = A x (g = dL/dy) and of x = A^-1 b (g = -lam)."""
+    if native.usable(g, x):
+        return native.pattern_outer(pattern.crow, pattern.col, g, x, batched)
+    row, col = pattern.row_indices(), pattern.col.long()
+    if not batched and len(g) == 1:  # one vector: no batch sum, no [B, nnz] temporary
+        return torch.index_select(g[0], 0, row).mul_(torch.index_select(x[0], 0, col))
+    prod = g[:, row] * x[:, col]
+    return prod if batched else prod.sum(0)
 
 
 def spmv_into(pattern: CSRPattern, values: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
