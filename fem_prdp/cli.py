@@ -133,16 +133,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .cases.report import collect_summaries, combine
+    from .cases.report import accuracy_verdict, collect_summaries, combine
 
-    table = {case: combine(runs) for case, runs in collect_summaries(args.results).items()}
+    runs_by_case = collect_summaries(args.results)
+    table = {case: combine(runs) for case, runs in runs_by_case.items()}
     for case, rows in table.items():
         n = next(iter(rows.values()))["n"]
-        print(f"\n{case} ({n} run{'s' if n > 1 else ''}): mean +- std")
+        print(f"\n{case} ({n} run{'s' if n > 1 else ''}): mean +- std (min .. max)")
         for name, r in rows.items():
             pct = "savings" in name or name.startswith("  ")
-            fmt = (lambda v: f"{100 * v:6.1f}%") if pct else (lambda v: f"{v:10.4g}")
-            print(f"  {name:<38}{fmt(r['mean'])} +- {fmt(r['std']).strip()}")
+            fmt = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.4g}")
+            extra = f", geometric mean {r['geomean']:.4g}" if "geomean" in r else ""
+            print(f"  {name:<40}{fmt(r['mean']):>10} +- {fmt(r['std'])} ({fmt(r['min'])} .. {fmt(r['max'])}){extra}")
+        v = rows["accuracy"] = accuracy_verdict(runs_by_case[case])
+        print(f"  PRDP mean final nMSE {v['prdp_mean']:.4g} inside the converged runs' range "
+              f"({v['converged_min']:.4g} .. {v['converged_max']:.4g}): {'yes' if v['inside_converged_range'] else 'no'}; "
+              f"within their mean +- std: {'yes' if v['inside_converged_mean_pm_std'] else 'no'}; PRDP at or below "
+              f"its converged twin in {v['prdp_at_or_below_converged']} of {v['runs']} runs")
     _write_json(table, args.json)
     return 0
 

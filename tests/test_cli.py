@@ -222,5 +222,33 @@ def test_report_combines_seeds_with_mean_and_spread(tmp_path, capsys):
     savings = [s["paper_definition"]["total_savings"] for s in seeds]
     assert table["savings, paper definition"]["n"] == 2
     assert table["savings, paper definition"]["mean"] == pytest.approx(sum(savings) / 2)
-    assert "heat-1d (2 runs)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "heat-1d (2 runs)" in printed and "inside the converged runs' range" in printed
+    assert "accuracy" in table and table["accuracy"]["runs"] == 2
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
+
+
+def _summary(prdp: float, converged: float) -> dict:
+    return {"case": "c", "iteration_savings_vs_converged_run": 0.8, "wall_savings_vs_converged_run": 0.1,
+            "paper_definition": {"total_savings": 0.8, "incomplete_convergence_savings": 0.6,
+                                 "progressive_refinement_savings": 0.2},
+            "prdp": {"final_val_metric": prdp, "k_schedule": [1, 2, 3]},
+            "converged": {"final_val_metric": converged}, "k_converged": 20}
+
+
+def test_report_pairs_seeds_and_judges_accuracy_against_the_converged_spread():
+    from fem_prdp.cases.report import accuracy_verdict, combine
+
+    # converged 1, 2, 3 (mean 2, std 1); PRDP 2, 1, 4.5 (mean 2.5)
+    runs = [_summary(2.0, 1.0), _summary(1.0, 2.0), _summary(4.5, 3.0)]
+    ratio = combine(runs)["final val nMSE ratio PRDP / converged"]
+    assert ratio["mean"] == pytest.approx((2.0 + 0.5 + 1.5) / 3)
+    assert ratio["geomean"] == pytest.approx((2.0 * 0.5 * 1.5) ** (1 / 3))
+    assert (ratio["min"], ratio["max"]) == (0.5, 2.0)
+    verdict = accuracy_verdict(runs)
+    assert verdict["inside_converged_range"] and verdict["inside_converged_mean_pm_std"]
+    assert verdict["prdp_at_or_below_converged"] == 1
+    # PRDP mean 3.2: above the range (max 3) and beyond mean + std (2 + 1)
+    worse = accuracy_verdict([_summary(3.2, 1.0), _summary(3.2, 2.0), _summary(3.2, 3.0)])
+    assert not worse["inside_converged_range"] and not worse["inside_converged_mean_pm_std"]
+    assert worse["prdp_at_or_below_converged"] == 0
