@@ -14,16 +14,17 @@ on a mesh twice as fine."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..fem import TaylorHood, dirichlet_conditions
-from ..learn import CorrectionTask, FieldMLP, cached, random_fields, reference_trajectories
+from ..learn import CorrectionTask, cached, random_fields, reference_trajectories
 from ..mesh import DFG_2D
 from ..physics import CappedSolver, NavierStokesStepper, divergence_free_projection
-from .runner import CaseConfig, Experiment, data_key, load_mesh
+from .runner import CaseConfig, Experiment, data_key, field_model, load_mesh
 
 __all__ = ["NavierStokesConfig", "navier_stokes_experiment"]
 
@@ -83,8 +84,6 @@ def _boundary_conditions(cfg: NavierStokesConfig, mesh) -> dict:
 
 
 def navier_stokes_experiment(cfg: NavierStokesConfig, out: Path) -> Experiment:
-    if cfg.model != "mlp":
-        raise ValueError("navier-stokes: the velocity state has several values per node; use --model mlp")
     mesh = load_mesh(cfg.mesh, cfg.h)
     th = TaylorHood(mesh, device=cfg.device)
     bcs = _boundary_conditions(cfg, mesh)
@@ -128,11 +127,14 @@ def navier_stokes_experiment(cfg: NavierStokesConfig, out: Path) -> Experiment:
     data = cached(out / "cache", key, build).to(cfg.device)
 
     def make_task():
-        # The correction starts near zero: the coarse solver alone is the initial model.
-        model = FieldMLP(th.n_u, width=cfg.width, depth=cfg.depth).double().to(cfg.device)
+        # The model outputs the correction itself (no residual), an MLP on all velocity
+        # values or a GNN on the P2 velocity dofs; it starts near zero, so the coarse
+        # solver alone is the initial model.
+        model = field_model(dataclasses.replace(cfg, residual=False), mesh, th.n_u, space=th.scalar_velocity)
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
         with torch.no_grad():
-            model.net[-1].weight.mul_(1e-3)
-            model.net[-1].bias.zero_()
+            last.weight.mul_(1e-3)
+            last.bias.zero_()
         return CorrectionTask(model, coarse, m=cfg.unroll)
 
     def fields(task, val):

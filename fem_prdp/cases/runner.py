@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._io import atomic_path
-from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph
+from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph, space_to_graph
 from ..linalg import native
 from ..mesh import Mesh, generate, read_mesh, write_mesh
 from ..prdp import Converged, FixedK, PRDPController, savings_report
@@ -101,15 +101,18 @@ def load_mesh(spec: str, h: float) -> Mesh:
     return read_mesh(spec) if os.path.exists(spec) else generate(spec, h)
 
 
-def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int) -> torch.nn.Module:
-    """The surrogate on a field of n_values numbers: an MLP on all values, or a GNN on the
-    mesh graph (one value per node; a multi-component state is not supported by the GNN)."""
+def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int, space=None) -> torch.nn.Module:
+    """The surrogate on a state of n_values numbers: an MLP on all values, or a GNN on the
+    graph of the mesh (or of `space`'s dofs, e.g. P2 velocities) with n_values / n_nodes
+    values per node."""
     if cfg.model == "gnn":
-        if n_values != mesh.n_nodes:
-            raise ValueError(f"--model gnn needs one value per mesh node ({mesh.n_nodes}), this case's state has "
-                             f"{n_values}; use --model mlp")
-        graph = mesh_to_graph(mesh).to(cfg.device)
-        return GraphFieldModel(graph, width=cfg.width, steps=cfg.gnn_steps, residual=cfg.residual).double().to(cfg.device)
+        graph = (mesh_to_graph(mesh) if space is None else space_to_graph(space)).to(cfg.device)
+        channels, rest = divmod(n_values, graph.num_nodes)
+        if rest or not channels:
+            raise ValueError(f"--model gnn needs a whole number of values per graph node ({graph.num_nodes} nodes); "
+                             f"this case's state has {n_values}; use --model mlp")
+        return GraphFieldModel(graph, width=cfg.width, steps=cfg.gnn_steps, residual=cfg.residual,
+                               channels=channels).double().to(cfg.device)
     if cfg.model == "mlp":
         return FieldMLP(n_values, width=cfg.width, depth=cfg.depth, residual=cfg.residual).double().to(cfg.device)
     raise ValueError(f"model must be 'mlp' or 'gnn', got {cfg.model!r}")

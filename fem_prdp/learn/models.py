@@ -101,9 +101,11 @@ class MeshGraphNet(nn.Module):
 
 class GraphFieldModel(nn.Module):
     """A `MeshGraphNet` on one fixed mesh as a field-to-field map, so it drops into the same
-    training setups as `FieldMLP`: input u [B, n_nodes] (or [n_nodes]) -> [B, n_nodes].
-    Node inputs are the state and the node-type one-hot; the output is the increment
-    (u + net) when `residual`. The batched graph is built once per batch size.
+    training setups as `FieldMLP`: input u [B, channels * n_nodes] (or unbatched) -> the
+    same shape. A state with several values per node (a velocity, Burgers' components) is
+    component-major, as the solvers store it: value c of node i at c * n_nodes + i.
+    Node inputs are the node's `channels` values and its type one-hot; the output is the
+    increment (u + net) when `residual`. The batched graph is built once per batch size.
 
     As in MeshGraphNets: `normalize` standardises the state with statistics accumulated
     during the first training batches (then frozen, saved with the model), and
@@ -111,15 +113,17 @@ class GraphFieldModel(nn.Module):
     then starts from the noisy state, so the network learns to undo the noise)."""
 
     def __init__(self, graph: Data, width: int = 64, steps: int = 4, mlp_depth: int = 2, residual: bool = True,
-                 normalize: bool = False, noise_std: float = 0.0):
+                 normalize: bool = False, noise_std: float = 0.0, channels: int = 1):
         super().__init__()
         from .normalize import Normalizer
 
-        self.graph = graph
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"GraphFieldModel: channels must be a positive int, got {channels!r}")
+        self.graph, self.channels = graph, channels
         n_types = graph.node_type.shape[1]
-        self.net = MeshGraphNet(1 + n_types, graph.edge_attr.shape[1], 1, width, steps, mlp_depth)
+        self.net = MeshGraphNet(channels + n_types, graph.edge_attr.shape[1], channels, width, steps, mlp_depth)
         self.residual = residual
-        self.normalizer = Normalizer(1) if normalize else None
+        self.normalizer = Normalizer(channels) if normalize else None
         if noise_std < 0:
             raise ValueError(f"GraphFieldModel: noise_std must be >= 0, got {noise_std}")
         self.noise_std = noise_std
@@ -141,8 +145,9 @@ class GraphFieldModel(nn.Module):
         return self._batched[key][1]
 
     def forward(self, u: torch.Tensor, graph: Data | None = None) -> torch.Tensor:
-        """u [n] or [B, n] on the model's graph, or on `graph` (another mesh with the same
-        node types: the weights are shared, so one model serves a family of meshes)."""
+        """u [channels * n] or [B, channels * n] on the model's graph, or on `graph` (another
+        mesh with the same node types: the weights are shared, so one model serves a family
+        of meshes)."""
         from .normalize import add_noise
 
         graph = self.graph if graph is None else graph
@@ -150,17 +155,18 @@ class GraphFieldModel(nn.Module):
         U = u.unsqueeze(0) if single else u
         if self.training and self.noise_std > 0:
             U = add_noise(U, self.noise_std)
-        b, n = U.shape
-        if n != graph.num_nodes:
-            raise ValueError(f"GraphFieldModel: the state has {n} values, the graph {graph.num_nodes} nodes")
+        b, c, n = U.shape[0], self.channels, graph.num_nodes
+        if U.shape[1] != c * n:
+            raise ValueError(f"GraphFieldModel: the state has {U.shape[1]} values, the graph {n} nodes x {c} "
+                             f"channel{'s' if c > 1 else ''} = {c * n}")
         base = self._batch(graph, b)
-        x = U.reshape(b * n, 1)
+        x = U.reshape(b, c, n).transpose(1, 2).reshape(b * n, c)  # node-major rows, as PyG batches
         if self.normalizer is not None:
             if self.training:
                 self.normalizer.update(x)
             x = self.normalizer(x)
         data = Data(x=torch.cat([x, base.node_type.to(U)], dim=1), edge_index=base.edge_index,
                     edge_attr=base.edge_attr.to(U))
-        out = self.net(data).reshape(b, n)
+        out = self.net(data).reshape(b, n, c).transpose(1, 2).reshape(b, c * n)
         out = U + out if self.residual else out
         return out[0] if single else out

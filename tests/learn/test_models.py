@@ -111,3 +111,52 @@ def test_graph_field_model_normalises_and_adds_noise_only_in_training():
     assert torch.equal(model(u), model(u))  # no noise at evaluation
     state = model.state_dict()
     assert "normalizer.sum" in state  # statistics travel with checkpoints
+
+
+def _undirected(edge_index):
+    return {tuple(sorted(e)) for e in edge_index.t().tolist()}
+
+
+def test_space_to_graph_is_the_mesh_graph_for_p1_and_connects_cell_dofs_for_p2():
+    from fem_prdp.fem import FunctionSpace
+    from fem_prdp.learn import space_to_graph
+
+    mesh = M.uniform_rectangle(3)
+    p1, g = space_to_graph(FunctionSpace(mesh, 1)), mesh_to_graph(mesh)
+    assert _undirected(p1.edge_index) == _undirected(g.edge_index) and p1.edge_index.shape == g.edge_index.shape
+    assert torch.equal(p1.node_type, g.node_type) and torch.equal(p1.pos, g.pos)
+
+    V = FunctionSpace(mesh, 2)
+    p2 = space_to_graph(V)
+    cells = V.scalar_cell_dofs.tolist()
+    expected = {tuple(sorted((a, b))) for c in cells for a in c for b in c if a != b}
+    assert p2.num_nodes == V.n_scalar_dofs and _undirected(p2.edge_index) == expected
+    src, dst = p2.edge_index
+    assert torch.allclose(p2.edge_attr[:, :2], V.dof_points[dst] - V.dof_points[src])
+    # every boundary dof (vertices and edge midpoints) is typed by one of its boundaries
+    for k, name in enumerate(sorted(mesh.boundaries)):
+        typed = set(torch.nonzero(p2.node_type[:, k + 1]).flatten().tolist())
+        assert typed and typed <= set(V.boundary_dofs(name).tolist())
+    assert int(p2.node_type[:, 0].sum()) == V.n_scalar_dofs - len(V.boundary_dofs())
+    with pytest.raises(ValueError, match="periodic spaces are not supported"):
+        space_to_graph(FunctionSpace(mesh, 1, periodic=[("left", "right")]))
+
+
+def test_graph_field_model_reads_several_values_per_node_component_major():
+    from fem_prdp.learn import GraphFieldModel
+
+    torch.manual_seed(0)
+    mesh = M.disk(h=0.4)
+    n = mesh.n_nodes
+    # No message passing: a node's output depends on its own values only, so a change to
+    # value c of node i (index c * n + i) may move indices i and n + i and nothing else.
+    model = GraphFieldModel(mesh_to_graph(mesh), width=8, steps=0, channels=2, residual=False).double()
+    u = torch.rand(3, 2 * n, dtype=torch.float64)
+    out = model(u)
+    assert out.shape == (3, 2 * n)
+    bumped = u.clone()
+    bumped[:, n + 5] += 1.0
+    moved = (model(bumped) - out).abs().amax(0) > 0
+    assert set(torch.nonzero(moved).flatten().tolist()) == {5, n + 5}
+    with pytest.raises(ValueError, match=f"{n} nodes x 2 channels = {2 * n}"):
+        model(torch.rand(1, n, dtype=torch.float64))
