@@ -81,7 +81,6 @@ class HeatMeshesConfig(HeatConfig):
     n_val: int = 16
     epochs: int = 20
     batch_size: int = 20
-    width: int = 64
 
 
 def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
@@ -111,7 +110,7 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
     unseen = len(meshes) - 1
 
     def make_task():
-        model = GraphFieldModel(parts[0][0], width=cfg.width, steps=cfg.gnn_steps, residual=cfg.residual)
+        model = GraphFieldModel(parts[0][0], width=cfg.gnn_width, steps=cfg.gnn_steps, residual=cfg.residual)
         return MultiMeshEmulatorTask(model.double().to(cfg.device), parts, trajectories)
 
     def fields(task, val):
@@ -143,7 +142,7 @@ CASES = {
 MESHES = {"heat-2d-meshes": HeatMeshesConfig()}
 QUICK = {
     "heat-2d-meshes": {"train_h": (0.15, 0.2), "h": 0.17, "n_train": 32, "n_val": 8, "epochs": 6, "batch_size": 8,
-                       "width": 32, "gnn_steps": 2},
+                       "gnn_width": 32, "gnn_steps": 2},
     "heat-1d": {"n_train": 100, "n_val": 10, "epochs": 25},
     "heat-2d": {"h": 0.12, "n_train": 64, "n_val": 8, "epochs": 20, "batch_size": 8, "width": 64, "lr": 2e-3},
     "heat-3d-large": {"h": 0.2, "n_train": 100, "n_val": 8, "epochs": 6, "batch_size": 20, "width": 32},

@@ -35,7 +35,7 @@ __all__ = ["CaseConfig", "Experiment", "run_experiment", "load_mesh", "field_mod
 
 # Settings that shape training only: changing them must not regenerate a case's data.
 _TRAINING_ONLY = ("epochs", "batch_size", "lr", "lr_decay", "lr_decay_steps", "model", "width", "depth",
-                  "gnn_steps", "residual", "k_min", "k_step", "plateau_threshold", "ema_window",
+                  "gnn_width", "gnn_steps", "residual", "k_min", "k_step", "plateau_threshold", "ema_window",
                   "initial_checkpoint", "fixed_k", "device")
 
 
@@ -53,8 +53,11 @@ class CaseConfig:
     lr_decay: float = 1.0  # multiply the learning rate by this every lr_decay_steps mini-batches
     lr_decay_steps: int = 100
     model: str = "mlp"  # "mlp" (FieldMLP on nodal values) or "gnn" (MeshGraphNet on the mesh graph)
-    width: int = 64
-    depth: int = 3
+    width: int = 64  # MLP hidden width ...
+    depth: int = 3  # ... and hidden layers
+    # MeshGraphNet latent size and message-passing steps (its cost grows with width^2 per
+    # edge: the MLP widths of the Navier-Stokes cases would make an epoch take minutes)
+    gnn_width: int = 64
     gnn_steps: int = 4
     residual: bool = True
     seed: int = 0
@@ -111,7 +114,7 @@ def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int, space=None) -> torch
         if rest or not channels:
             raise ValueError(f"--model gnn needs a whole number of values per graph node ({graph.num_nodes} nodes); "
                              f"this case's state has {n_values}; use --model mlp")
-        return GraphFieldModel(graph, width=cfg.width, steps=cfg.gnn_steps, residual=cfg.residual,
+        return GraphFieldModel(graph, width=cfg.gnn_width, steps=cfg.gnn_steps, residual=cfg.residual,
                                channels=channels).double().to(cfg.device)
     if cfg.model == "mlp":
         return FieldMLP(n_values, width=cfg.width, depth=cfg.depth, residual=cfg.residual).double().to(cfg.device)
