@@ -7,6 +7,7 @@ Every user error (bad file, unknown kind, bad option) exits with status 2 and on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -100,7 +101,6 @@ def _print_summary(s: dict) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import dataclasses
     import os
     import shutil
 
@@ -118,6 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         cfg = case_config(args.case, profile, mesh=args.mesh, h=args.h, epochs=args.epochs, model=args.model,
                           device=args.device, fixed_k=fixed_k)
+        cfg = case_config(args.case, profile, **{**dataclasses.asdict(cfg), **_settings(cfg, args.set or [])})
     except ValueError as e:
         raise CLIError(str(e)) from None
     out = Path(args.output) / args.case
@@ -130,6 +131,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if main_rank:
         print(f"\nresults in {out}/ (summary.json, curves.png, fields.vtu, per-run metrics.json and checkpoints)")
     return 0
+
+
+def _settings(cfg, items: list[str]) -> dict:
+    """`--set KEY=VALUE` items as config overrides, each VALUE read as its setting's type."""
+    known = dataclasses.asdict(cfg)
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ValueError(f"--set {item!r}: write KEY=VALUE, e.g. --set k_min=8")
+        if key not in known:
+            raise ValueError(f"--set: this case has no setting {key!r}; settings: {', '.join(sorted(known))}")
+        current, text = known[key], text.strip()
+        try:
+            if isinstance(current, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                value = text.lower() in ("true", "1")
+            elif isinstance(current, tuple):
+                value = tuple(float(v) if "." in v or "e" in v.lower() else int(v) for v in text.split(",") if v)
+            elif current is None or isinstance(current, float):
+                value = None if text.lower() == "none" else float(text)
+            elif isinstance(current, int):
+                value = int(text)
+            else:
+                value = text
+        except ValueError:
+            raise ValueError(f"--set {key}={text}: not a valid {type(current).__name__} "
+                             f"(the current value is {current!r})") from None
+        out[key] = value
+    return out
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -362,6 +395,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fixed-k", default=None, help="comma-separated K values for fixed-K baselines, e.g. 5,20")
     run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     run.add_argument("--seeds", type=int, default=1)
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="any other setting of the case, e.g. --set k_min=8 --set k_step=8 --set gnn_width=32 "
+                          "(repeatable; a wrong name lists the settings)")
     run.add_argument("--output", default="results")
     run.add_argument("--fresh", action="store_true", help="discard checkpoints instead of resuming")
     run.add_argument("--no-progress", action="store_true")

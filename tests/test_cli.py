@@ -263,3 +263,16 @@ def test_gnn_surrogate_takes_vector_states(tmp_path, capsys, case):
     s = json.loads((tmp_path / case / "seed-0" / "summary.json").read_text())
     assert s["config"]["model"] == "gnn" and len(s["prdp"]["k_schedule"]) == 2
     assert all(0 < s[run]["final_val_metric"] < float("inf") for run in ("prdp", "converged"))
+
+
+def test_run_set_overrides_any_setting_with_its_type(tmp_path, capsys):
+    assert main(["run", "heat-1d", "--quick", "--epochs", "2", "--set", "k_min=3", "--set", "k-step=2",
+                 "--set", "residual=false", "--set", "lr=2e-3", "--output", str(tmp_path), "--no-progress"]) == 0
+    s = json.loads((tmp_path / "heat-1d" / "seed-0" / "summary.json").read_text())
+    assert (s["config"]["k_min"], s["config"]["k_step"], s["config"]["residual"], s["config"]["lr"]) == (3, 2, False, 2e-3)
+    assert s["prdp"]["k_schedule"][0] == 3
+    capsys.readouterr()
+    for bad, message in (("kmin=3", "no setting 'kmin'; settings: batch_size"), ("k_min=x", "not a valid int"),
+                         ("k_min", "write KEY=VALUE"), ("residual=maybe", "not a valid bool")):
+        assert main(["run", "heat-1d", "--quick", "--set", bad, "--output", str(tmp_path)]) == 2
+        assert message in capsys.readouterr().err
