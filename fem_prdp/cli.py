@@ -118,7 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         cfg = case_config(args.case, profile, mesh=args.mesh, h=args.h, epochs=args.epochs, model=args.model,
                           device=args.device, fixed_k=fixed_k)
-        cfg = case_config(args.case, profile, **{**dataclasses.asdict(cfg), **_settings(cfg, args.set or [])})
+        cfg = dataclasses.replace(cfg, **_settings(cfg, args.set or []))
     except ValueError as e:
         raise CLIError(str(e)) from None
     out = Path(args.output) / args.case
@@ -150,8 +150,9 @@ def _settings(cfg, items: list[str]) -> dict:
                 if text.lower() not in ("true", "false", "1", "0"):
                     raise ValueError
                 value = text.lower() in ("true", "1")
-            elif isinstance(current, tuple):
-                value = tuple(float(v) if "." in v or "e" in v.lower() else int(v) for v in text.split(",") if v)
+            elif isinstance(current, tuple):  # comma-separated, as the tuple's elements (int when empty)
+                kind = type(current[0]) if current else int
+                value = tuple(kind(v) for v in text.split(",") if v)
             elif current is None or isinstance(current, float):
                 value = None if text.lower() == "none" else float(text)
             elif isinstance(current, int):
