@@ -125,7 +125,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.fresh and out.exists():
         shutil.rmtree(out)
     for seed in range(args.seeds):
-        s = run_case(args.case, dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress)
+        s = run_case(args.case, dataclasses.replace(cfg, seed=seed), out / f"seed-{seed}", progress=not args.no_progress,
+                     announce=print if main_rank else None)
         if main_rank:
             _print_summary(s)
     if main_rank:
@@ -426,6 +427,13 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(exc).replace("\n", "\n  ")
         print(f"fem-prdp: error: {msg}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        from .learn import TrainingError
+
+        if not isinstance(exc, TrainingError):
+            raise
+        print(f"fem-prdp: error: {exc}", file=sys.stderr)  # a failed solve stopped training
+        return 1
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def burgers_experiment(cfg: BurgersConfig, out: Path) -> Experiment:
         u0 = torch.cat(comps, dim=1).to(cfg.device)
         return reference_trajectories(stepper.step, u0, 2).cpu()
 
-    key = data_key(cfg, n_nodes=mesh.n_nodes, kind="burgers")
+    key = data_key(cfg, mesh, kind="burgers")
     data = cached(out / "cache", key, build).to(cfg.device)
 
     def fields(task, val):

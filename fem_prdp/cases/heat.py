@@ -55,7 +55,7 @@ def heat_experiment(cfg: HeatConfig, out: Path) -> Experiment:
     stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet=walls, lumped=cfg.lumped, precond=cfg.precond,
                           solver=CappedSolver(cfg.solver, rtol=1e-10, grad=cfg.grad))
 
-    key = data_key(cfg, n_nodes=mesh.n_nodes, kind="heat")
+    key = data_key(cfg, mesh, kind="heat")
     data = cached(out / "cache", key, lambda: _trajectories(V, stepper, cfg.n_train + cfg.n_val, cfg.seed + 1000))
     data = data.to(cfg.device)
 
@@ -91,7 +91,7 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
                          f"{cfg.train_h}; pick an unseen one")
     meshes = [load_mesh(cfg.mesh, h) for h in (*cfg.train_h, cfg.h)]  # the last one is unseen
     names = sorted(meshes[0].boundaries)
-    solver = CappedSolver(cfg.solver, rtol=1e-10, grad=cfg.grad)  # shared: one cost log
+    solver = CappedSolver(cfg.solver, rtol=1e-10, grad=cfg.grad)
     parts, trajectories = [], []
     per_mesh = [cfg.n_train // len(cfg.train_h)] * len(cfg.train_h) + [cfg.n_val]
     for m, (mesh, n) in enumerate(zip(meshes, per_mesh, strict=True)):
@@ -101,7 +101,7 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
         V = FunctionSpace(mesh, 1, device=cfg.device)
         stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet={b: 0.0 for b in names}, lumped=cfg.lumped,
                               precond=cfg.precond, solver=solver)
-        key = data_key(cfg, n_nodes=mesh.n_nodes, mesh_index=m, kind="heat-meshes")
+        key = data_key(cfg, mesh, mesh_index=m, kind="heat-meshes")
         data = cached(out / "cache", key, lambda V=V, s=stepper, n=n, m=m: _trajectories(V, s, n, cfg.seed + 1000 + m))
         data = data.to(cfg.device)
         parts.append((mesh_to_graph(mesh, boundary_names=names).to(cfg.device), stepper))

@@ -123,7 +123,7 @@ def navier_stokes_experiment(cfg: NavierStokesConfig, out: Path) -> Experiment:
         u[:, dofs] = values  # boundary values exactly as the coarse step imposes them
         return u
 
-    key = data_key(cfg, n_nodes=mesh.n_nodes, kind="navier-stokes")
+    key = data_key(cfg, mesh, kind="navier-stokes")
     data = cached(out / "cache", key, build).to(cfg.device)
 
     def make_task():

@@ -47,16 +47,18 @@ def poisson_experiment(cfg: PoissonConfig, out: Path) -> Experiment:
     problem = PoissonProblem(V, {name: 0.0 for name in mesh.boundaries}, n_modes=n_modes,
                              solver=CappedSolver(cfg.solver, rtol=1e-10, max_iters=100_000))
     truth = ParameterModel(len(cfg.modes), 0.0, V.dtype, cfg.device, positions=cfg.modes, size=n_modes)
+    def source(theta):
+        return problem.source(theta, cfg.sign)
+
     with torch.no_grad():
         truth.theta.copy_(torch.as_tensor(cfg.theta_true))
-        observed = problem.solve(problem.source(truth(), cfg.sign))
-    problem.solver.reset_log()
+        observed = problem.step(source(truth()))
     data = observed.expand(cfg.n_train + cfg.n_val, -1).clone()
     theta_true = torch.as_tensor(cfg.theta_true, dtype=V.dtype)
 
     def make_task():
         model = ParameterModel(len(cfg.modes), cfg.theta_init, V.dtype, cfg.device, positions=cfg.modes, size=n_modes)
-        return InverseTask(model, problem, cfg.sign)
+        return InverseTask(model, problem, transform=source)
 
     def extra(task):
         theta = task.model.theta.detach().cpu()
@@ -64,7 +66,7 @@ def poisson_experiment(cfg: PoissonConfig, out: Path) -> Experiment:
                 "theta_rel_error": float((theta - theta_true).norm() / theta_true.norm())}
 
     def fields(task, val):
-        return {"observed": val[0], "recovered": problem.solve(problem.source(task.model(), cfg.sign)), "source": problem.source(task.model(), cfg.sign)}
+        return {"observed": val[0], "recovered": problem.step(source(task.model())), "source": source(task.model())}
 
     return Experiment(mesh, V.n_dofs, data, cfg.n_train, make_task, fields=fields, extra=extra,
                       notes={"solver": f"{cfg.solver} + Jacobi, implicit gradients", "parameters": len(cfg.modes)})

@@ -60,7 +60,8 @@ def case_config(name: str, profile: str = "default", **overrides) -> CaseConfig:
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_case(name: str, cfg: CaseConfig, out_dir, progress: bool = True) -> dict:
-    """Build the case's experiment and train PRDP and the baselines; returns the summary."""
+def run_case(name: str, cfg: CaseConfig, out_dir, progress: bool = True, announce=None) -> dict:
+    """Build the case's experiment and train PRDP and the baselines; returns the summary
+    (`announce`: see `run_experiment`)."""
     out = Path(out_dir)
-    return run_experiment(name, cfg, CASES[name].build(cfg, out), out, progress)
+    return run_experiment(name, cfg, CASES[name].build(cfg, out), out, progress, announce)

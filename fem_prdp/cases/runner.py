@@ -94,9 +94,13 @@ class Experiment:
     notes: dict = field(default_factory=dict)
 
 
-def data_key(cfg: CaseConfig, **extra) -> dict:
-    """The cache key of a case's data: its settings without the training-only ones."""
-    return {k: v for k, v in asdict(cfg).items() if k not in _TRAINING_ONLY} | extra
+def data_key(cfg: CaseConfig, mesh: Mesh, **extra) -> dict:
+    """The cache key of a case's data: its settings without the training-only ones, and
+    the mesh by content (never by path: another mesh written to the same file, even with
+    as many nodes, must not reuse old data)."""
+    source = "file" if os.path.exists(cfg.mesh) else cfg.mesh
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _TRAINING_ONLY and k not in ("mesh", "h")}
+    return settings | {"mesh_source": source, "mesh_content": mesh.fingerprint()} | extra
 
 
 def load_mesh(spec: str, h: float) -> Mesh:
@@ -121,15 +125,19 @@ def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int, space=None) -> torch
     raise ValueError(f"model must be 'mlp' or 'gnn', got {cfg.model!r}")
 
 
-def _trainer(cfg: CaseConfig, exp: Experiment, controller, folder: Path) -> Trainer:
+def _trainer(cfg: CaseConfig, exp: Experiment, controller, folder: Path, case: str) -> Trainer:
     torch.manual_seed(cfg.seed)  # every run starts from the same network
     task = exp.make_task()
     opt = torch.optim.Adam(task.model.parameters(), lr=cfg.lr)
     scheduler = None
     if cfg.lr_decay != 1.0:
         scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_steps, gamma=cfg.lr_decay)
+    # Everything that shapes the run but the number of epochs (more epochs resume) and the
+    # device (a run may move); the trainer adds the model, task, optimizer and data content.
+    settings = {"case": case, **{k: v for k, v in asdict(cfg).items() if k not in ("epochs", "device")}}
     return Trainer(task, opt, controller, exp.data[: exp.n_train], exp.data[exp.n_train:], cfg.batch_size,
-                   checkpoint_dir=folder, scheduler=scheduler, seed=cfg.seed, progress=False)
+                   checkpoint_dir=folder, scheduler=scheduler, seed=cfg.seed, progress=False,
+                   fingerprint=json.loads(json.dumps(settings, default=str)))
 
 
 def _train_interleaved(trainers: dict[str, Trainer], epochs: int, progress: bool) -> None:
@@ -172,9 +180,10 @@ def _run_summary(trainer: Trainer, seconds: float, exp: Experiment) -> dict:
 
 
 def run_experiment(case: str, cfg: CaseConfig, exp: Experiment, out_dir: str | os.PathLike,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, announce: Callable[[str], None] | None = None) -> dict:
     """Train PRDP, the converged baseline and the fixed-K baselines; returns (and writes)
-    the summary."""
+    the summary. `announce` gets one line when stored runs are resumed ("resumed at epoch
+    N") or already complete. Stored runs of another configuration raise `ResumeError`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     controllers = {
@@ -183,7 +192,12 @@ def run_experiment(case: str, cfg: CaseConfig, exp: Experiment, out_dir: str | o
         "converged": Converged(),
         **{f"fixed-k{k}": FixedK(k) for k in cfg.fixed_k},
     }
-    trainers = {name: _trainer(cfg, exp, controller, out / name) for name, controller in controllers.items()}
+    trainers = {name: _trainer(cfg, exp, controller, out / name, case) for name, controller in controllers.items()}
+    done = min(t.epoch for t in trainers.values())
+    if announce is not None and done >= cfg.epochs:
+        announce(f"{out}: already complete: stored results (use --fresh to re-run)")
+    elif announce is not None and done > 0:
+        announce(f"{out}: resumed at epoch {done} of {cfg.epochs}")
     _train_interleaved(trainers, cfg.epochs, progress)
     # resumed runs count every epoch once
     runs = {name: _run_summary(t, sum(h["epoch_s"] for h in t.history), exp) for name, t in trainers.items()}

@@ -1,7 +1,16 @@
 """Finite elements: Lagrange P1/P2 spaces, quadrature, forms, assembly onto cached
 patterns and boundary conditions by physical-group name."""
 
-from .assembly import Field, assemble_matrix, assemble_vector, block_matrix, lumped_mass, matrix_pattern
+from .assembly import (
+    ElementData,
+    Field,
+    assemble_matrix,
+    assemble_vector,
+    block_matrix,
+    element_data,
+    lumped_mass,
+    matrix_pattern,
+)
 from .boundary import (
     apply_dirichlet,
     assemble_boundary_matrix,
@@ -36,6 +45,8 @@ from .stabilization import discrete_upwind, supg_tau
 __all__ = [
     "FunctionSpace",
     "Field",
+    "ElementData",
+    "element_data",
     "QuadratureRule",
     "quadrature",
     "assemble_matrix",

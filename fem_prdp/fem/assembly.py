@@ -23,7 +23,7 @@ from .forms import BasisAtPoints, BilinearForm, Coefficients, LinearForm
 from .quadrature import quadrature
 from .space import FunctionSpace
 
-__all__ = ["Field", "assemble_matrix", "assemble_vector", "matrix_pattern", "block_matrix", "lumped_mass"]
+__all__ = ["Field", "ElementData", "element_data", "assemble_matrix", "assemble_vector", "matrix_pattern", "block_matrix", "lumped_mass"]
 
 
 @dataclass
@@ -68,7 +68,9 @@ class ElementData:
     x: torch.Tensor
 
 
-def _basis_data(space: FunctionSpace, degree: int) -> ElementData:
+def element_data(space: FunctionSpace, degree: int) -> ElementData:
+    """Basis values, physical gradients, weights and points of `space` at the quadrature
+    rule of `degree` (cached on the space): the data forms and functionals integrate with."""
     key = ("basis", degree)
     if key not in space._cache:
         q = quadrature(space.dim, degree)
@@ -166,7 +168,7 @@ def assemble_matrix(
         degree = max(form.order(trial.degree, test.degree), 0) + sum(
             _degree_of(v) for v in coefficients.values()
         )
-    tr, te = _basis_data(trial, degree), _basis_data(test, degree)
+    tr, te = element_data(trial, degree), element_data(test, degree)
     w = Coefficients({k: _coefficient(c, test, degree, te.x) for k, c in coefficients.items()})
     if form.local is not None:
         local = form.local(tr, te, w)
@@ -190,7 +192,7 @@ def assemble_vector(
         raise ValueError("assemble_vector: forms act on scalar spaces")
     if degree is None:
         degree = max(form.order(test.degree), 0) + sum(_degree_of(v) for v in coefficients.values())
-    te = _basis_data(test, degree)
+    te = element_data(test, degree)
     v = BasisAtPoints(te.value[None, :, None, :], te.grad[:, :, None])
     w = Coefficients({k: _coefficient(c, test, degree, te.x) for k, c in coefficients.items()})
     w["x"] = te.x[:, None, None]

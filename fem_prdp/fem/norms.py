@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from .assembly import _basis_data
+from .assembly import element_data
 from .space import FunctionSpace
 
 __all__ = ["error_norms"]
@@ -19,7 +19,7 @@ def error_norms(
     exact(x [..., dim]) -> [...] and exact_grad(x) -> [..., dim], by quadrature of `degree`
     (default 2 * space.degree + 2, above the order of the discretisation error)."""
     degree = 2 * space.degree + 2 if degree is None else degree
-    data = _basis_data(space, degree)
+    data = element_data(space, degree)
     wdet, xq = data.wdet, data.x
     ue = u[space.scalar_cell_dofs]  # [C, L]
     uq = torch.einsum("cl,lq->cq", ue, data.value)

@@ -19,7 +19,7 @@ import torch
 
 from ..linalg import CSRPattern, SparseMatrix
 from ..mesh import Mesh
-from .assembly import _basis_data, assemble_matrix, matrix_pattern
+from .assembly import assemble_matrix, element_data, matrix_pattern
 from .forms import Coefficients, divergence_coupling, mass, stiffness
 from .quadrature import quadrature
 from .space import FunctionSpace
@@ -162,7 +162,7 @@ def _constant_values(th: TaylorHood, nu: float | None, dt: float | None) -> torc
     key = (nu, dt)
     if key not in th._constant:
         V, Q = th.scalar_velocity, th.pressure
-        tr, tq = _basis_data(V, 4), _basis_data(Q, 4)
+        tr, tq = element_data(V, 4), element_data(Q, 4)
         L = tr.value.shape[0]
         A = tr.wdet.new_zeros((th.mesh.n_cells, L, L))
         if nu is not None:
@@ -215,7 +215,7 @@ def assemble_oseen(
     varying = []  # [..., C, L * L] parts of the scalar velocity block
     if per_cell_nu:
         if "unit_stiffness" not in th._cache:  # [C, L * L], fixed: only nu changes per call
-            tr = _basis_data(th.scalar_velocity, 2)
+            tr = element_data(th.scalar_velocity, 2)
             th._cache["unit_stiffness"] = stiffness.local(tr, tr, Coefficients(kappa=1.0)).reshape(th.mesh.n_cells, -1)
         unit = th._cache["unit_stiffness"]
         varying.append(nu.to(unit)[..., None] * unit)

@@ -3,7 +3,6 @@ from converged solves, cached to disk (atomic writes) and reused."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .._fingerprint import content_fingerprint
 from .._io import atomic_path
 
 __all__ = ["random_fields", "reference_trajectories", "cached"]
@@ -43,8 +43,11 @@ def reference_trajectories(step: Callable[[torch.Tensor], torch.Tensor], u0: tor
 
 def cached(cache_dir: str | os.PathLike, config: dict, build: Callable[[], torch.Tensor]) -> torch.Tensor:
     """Load the tensor built for `config` from cache_dir, or build and save it atomically.
-    The file name is a hash of the JSON config, which is stored beside it."""
-    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    The file name is a content fingerprint of `config` (tensors in it hashed by value), so
+    key the cache on what the data is made from (e.g. `mesh.fingerprint()`, settings),
+    never on a path; the JSON config is stored beside it."""
+    key = content_fingerprint(config)[:16]
     folder = Path(cache_dir)
     path = folder / f"data-{key}.pt"
     if path.exists():

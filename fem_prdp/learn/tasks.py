@@ -1,15 +1,36 @@
-"""The paper's three training setups as tasks the `Trainer` runs. Each task has `model`,
-`stepper` (whose `solver` is a `CappedSolver`: its log gives the iteration counts and solve
-times), `loss(batch, k) -> loss` and `metric(val) -> float` (with the physics converged,
-whatever K training is at, as the paper does)."""
+"""The paper's three training setups as tasks the `Trainer` runs.
+
+A task is anything with `model` (the `torch.nn.Module` being trained), `loss(batch, k)`
+(a scalar tensor, physics capped at k) and `metric(val) -> float` (lower is better; the
+tasks here run it with the physics converged, whatever K training is at, as the paper
+does): the `Task` protocol. The tasks below see physics only through the `Stepper`
+contract (`fem_prdp.physics.contract`), so a stepper of your own plugs in unchanged.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["EmulatorTask", "MultiMeshEmulatorTask", "CorrectionTask", "InverseTask", "ParameterModel"]
+from ..physics import Stepper
+
+__all__ = ["Task", "EmulatorTask", "MultiMeshEmulatorTask", "CorrectionTask", "InverseTask", "ParameterModel"]
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What the `Trainer` needs: the model it optimises and checkpoints, a training loss
+    of one mini-batch under the iteration cap k (None: converged), and a validation
+    metric (lower is better) of the validation data, passed as the trainer was given it."""
+
+    model: torch.nn.Module
+
+    def loss(self, batch: Any, k: int | None) -> torch.Tensor: ...
+
+    def metric(self, val: Any) -> float: ...
 
 
 @dataclass
@@ -20,7 +41,7 @@ class EmulatorTask:
     paper starts from zero; savings with warm starts must be reported separately)."""
 
     model: torch.nn.Module
-    stepper: object
+    stepper: Stepper
     warm_start: bool = False
 
     def rollout(self, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +69,7 @@ class CorrectionTask:
     trajectories [B, >= m + 1, n]."""
 
     model: torch.nn.Module
-    stepper: object
+    stepper: Stepper
     m: int = 2
 
     def rollout(self, u: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -93,28 +114,55 @@ class ParameterModel(torch.nn.Module):
 
 @dataclass
 class InverseTask:
-    """Inverse problem: parameters -> capped physics solve -> loss against observed fields.
-    `problem` is a `PoissonProblem`-like object with `source(theta, sign)`, `solve(f, k)` and
-    `solver`; batches are observed fields [B, n] of the same unknown parameters."""
+    """Inverse or design problem: unknowns -> capped physics -> loss against observations.
+
+    `model()` (a `ParameterModel`, or any module called without input) gives the unknowns,
+    `transform` maps them to what the stepper takes (default: as they are), and then
+
+    - `parameter=None`: they are the stepper's input state (a source, say):
+      u = stepper.step(transform(model()), k);
+    - `parameter="kappa"` (any keyword of the stepper's `step`): they are that per-call
+      parameter, with `input` as the state: u = stepper.step(input, k, kappa=...).
+
+    The loss is the mean squared misfit of u at the `observed` dofs (default: all) against
+    a batch of observations [B, n_obs] of the same unknowns, plus `regularizer(unknowns)`
+    if given (e.g. a smoothness penalty on a recovered field). The metric is the normalised
+    misfit with converged physics.
+    """
 
     model: torch.nn.Module
-    problem: object
-    sign: float = 1.0
+    stepper: Stepper
+    parameter: str | None = None
+    input: torch.Tensor | None = None
+    transform: Callable[[torch.Tensor], Any] | None = None
+    observed: torch.Tensor | None = None
+    regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None
 
-    @property
-    def stepper(self):
-        return self.problem
+    def __post_init__(self):
+        if (self.parameter is None) != (self.input is None):
+            raise ValueError("InverseTask: give input= (the state the stepper starts from) exactly when the "
+                             "unknowns are a parameter=; without parameter= the unknowns are the input")
 
-    def _solve(self, k) -> torch.Tensor:
-        return self.problem.solve(self.problem.source(self.model(), self.sign), k=k)
+    def predict(self, k: int | None) -> torch.Tensor:
+        """The physics' response to the current unknowns, at the observed dofs."""
+        unknowns = self.model()
+        value = unknowns if self.transform is None else self.transform(unknowns)
+        if self.parameter is None:
+            u = self.stepper.step(value, k)
+        else:
+            u = self.stepper.step(self.input, k, **{self.parameter: value})
+        return u if self.observed is None else u[..., self.observed]
 
-    def loss(self, observed: torch.Tensor, k: int | None) -> torch.Tensor:
-        return ((self._solve(k) - observed) ** 2).mean()
+    def loss(self, observations: torch.Tensor, k: int | None) -> torch.Tensor:
+        loss = ((self.predict(k) - observations) ** 2).mean()
+        if self.regularizer is not None:
+            loss = loss + self.regularizer(self.model())
+        return loss
 
     @torch.no_grad()
-    def metric(self, observed: torch.Tensor) -> float:
-        u = self._solve(None)
-        return float(((u - observed) ** 2).sum() / (observed**2).sum())
+    def metric(self, observations: torch.Tensor) -> float:
+        u = self.predict(None)
+        return float(((u - observations) ** 2).sum() / (observations**2).sum())
 
 
 @dataclass
@@ -124,8 +172,7 @@ class MultiMeshEmulatorTask:
     Samples live on different meshes (different sizes), so the trainer's data are sample
     indices [N] into `trajectories`; a mini-batch is split by mesh, each group runs the
     shared `model` on its mesh's graph and that mesh's stepper, and the loss is the
-    sample-weighted mean. Every stepper must share one `CappedSolver` (`stepper.solver`),
-    so the trainer's cost log sees all solves.
+    sample-weighted mean.
 
     Args:
         model: a `GraphFieldModel` (called as model(u, graph)).
@@ -134,17 +181,8 @@ class MultiMeshEmulatorTask:
     """
 
     model: torch.nn.Module
-    meshes: list
-    trajectories: list
-
-    def __post_init__(self):
-        solvers = {id(stepper.solver) for _, stepper in self.meshes}
-        if len(solvers) != 1:
-            raise ValueError("MultiMeshEmulatorTask: the steppers must share one CappedSolver")
-
-    @property
-    def stepper(self):
-        return self.meshes[0][1]
+    meshes: list[tuple[Any, Stepper]]
+    trajectories: list[tuple[int, torch.Tensor]]
 
     def _groups(self, index: torch.Tensor):
         by_mesh: dict[int, list[torch.Tensor]] = {}

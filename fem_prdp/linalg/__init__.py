@@ -7,13 +7,13 @@ from .precond import (
     AMG,
     ILU0,
     SSOR,
-    BlockDiagonal,
-    BlockTriangular,
     IdentityPreconditioner,
     Jacobi,
     Preconditioner,
     jacobi,
 )
+from .records import SolveRecords, solve_records
+from .saddle import BlockDiagonal, BlockTriangular, CahouetChabard, Componentwise
 from .solve import solve
 from .sparse import CSRPattern, SparseMatrix, spmv
 
@@ -41,4 +41,8 @@ __all__ = [
     "AMG",
     "BlockDiagonal",
     "BlockTriangular",
+    "CahouetChabard",
+    "Componentwise",
+    "SolveRecords",
+    "solve_records",
 ]

@@ -19,8 +19,6 @@ __all__ = [
     "SSOR",
     "ILU0",
     "AMG",
-    "BlockDiagonal",
-    "BlockTriangular",
     "jacobi",
 ]
 
@@ -228,49 +226,3 @@ class AMG(Preconditioner):
 
     def apply(self, r):
         return self._cycle(0, r)
-
-
-class BlockDiagonal(Preconditioner):
-    """diag(P_u, P_s) for a saddle-point system [[A, B^T], [B, 0]] split at n_u: P_u
-    approximates A^-1, P_s the (negated) Schur complement inverse, e.g. a pressure-mass
-    Jacobi scaled by the viscosity. Symmetric positive definite when both blocks are
-    (the right choice for MINRES)."""
-
-    def __init__(self, n_u: int, velocity: Preconditioner, schur: Preconditioner):
-        self.n_u, self.velocity, self.schur = n_u, velocity, schur
-
-    def apply(self, r):
-        return torch.cat([self.velocity(r[:, : self.n_u]), self.schur(r[:, self.n_u :])], dim=-1)
-
-    def transpose(self):
-        return BlockDiagonal(self.n_u, self.velocity.transpose(), self.schur.transpose())
-
-
-class BlockTriangular(Preconditioner):
-    """Upper block-triangular [[P_u^-1, B^T], [0, -S]]^-1 for [[A, B^T], [B, 0]]
-    (for GMRES): z_p = -S^-1 r_p, z_u = P_u (r_u - B^T z_p)."""
-
-    def __init__(
-        self,
-        n_u: int,
-        velocity: Preconditioner,
-        schur: Preconditioner,
-        Bt: SparseMatrix,
-        _lower: bool = False,
-    ):
-        self.n_u, self.velocity, self.schur, self.Bt, self.lower = n_u, velocity, schur, Bt, _lower
-
-    def apply(self, r):
-        ru, rp = r[:, : self.n_u], r[:, self.n_u :]
-        if not self.lower:
-            zp = -self.schur(rp)
-            zu = self.velocity(ru - self.Bt.matvec(zp))
-        else:  # transpose: lower block-triangular [[P_u^-T, 0], [B, -S^T]]^-1
-            zu = self.velocity(ru)
-            zp = -self.schur(rp - self.Bt.T.matvec(zu))
-        return torch.cat([zu, zp], dim=-1)
-
-    def transpose(self):
-        return BlockTriangular(
-            self.n_u, self.velocity.transpose(), self.schur.transpose(), self.Bt, _lower=not self.lower
-        )

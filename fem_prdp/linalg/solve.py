@@ -18,6 +18,7 @@ from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
 from .krylov.cg import CG
 from .krylov.richardson import Richardson
 from .precond import IdentityPreconditioner, Jacobi, Preconditioner
+from .records import report_solve
 from .sparse import CSRPattern, SparseMatrix, pattern_outer, spmv, spmv_into
 
 __all__ = ["solve"]
@@ -99,11 +100,12 @@ def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Ten
 # own SolveInfo (residual included) is appended to the forward info's `adjoint` list.
 class _ImplicitSolve(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, values, b, x0, pattern, solver, adjoint_solver, precond, holder):
+    def forward(ctx, values, b, x0, pattern, solver, adjoint_solver, precond, check, holder):
         with torch.no_grad():
             x, info = _run(pattern, values, b, x0, solver, precond)
         holder.append(info)
         ctx.pattern, ctx.adjoint_solver, ctx.precond, ctx.info = pattern, adjoint_solver, precond, info
+        ctx.check = check
         ctx.symmetric = solver.symmetric_only
         ctx.save_for_backward(values, x)
         return x
@@ -121,11 +123,13 @@ class _ImplicitSolve(torch.autograd.Function):
         lam, adj_info = _run(t, values_t, grad_x, torch.zeros_like(grad_x), ctx.adjoint_solver,
                              ctx.precond.transpose())
         ctx.info.adjoint.append(adj_info)
+        if ctx.check:
+            adj_info.check()
         grad_values = None
         if ctx.needs_input_grad[0]:
             grad_values = pattern_outer(pattern, lam, x, batched=values.ndim == 2).neg_()
         grad_b = lam if ctx.needs_input_grad[1] else None
-        return grad_values, grad_b, None, None, None, None, None, None
+        return grad_values, grad_b, None, None, None, None, None, None, None
 
 
 def solve(
@@ -150,12 +154,14 @@ def solve(
         x0: start, shaped like b (default zeros, as in the PRDP paper).
         grad: "implicit" (adjoint solve in the backward pass) or "unrolled".
         adjoint_solver: solver (and cap) of the implicit backward solve; default `solver`.
-        check: raise `SolveError` on NONFINITE, BREAKDOWN or INDEFINITE. Reaching the cap
+        check: raise `SolveError` on NONFINITE, BREAKDOWN or INDEFINITE, in this call and
+            (grad="implicit") in the adjoint solve of the backward pass. Reaching the cap
             (CAPPED) never raises.
 
     Returns:
         (x shaped like b, SolveInfo). For grad="implicit" the adjoint solve's info is
-        appended to `info.adjoint` when backward runs.
+        appended to `info.adjoint` when backward runs. The info also goes to every open
+        `solve_records()` block (before `check` raises, so a block sees failed solves too).
     """
     solver = solver if solver is not None else CG()
     precond = precond if precond is not None else IdentityPreconditioner()
@@ -196,8 +202,9 @@ def solve(
         x, info = _run(A.pattern, A.values, bb, xx0, solver, precond)
     else:
         holder: list[SolveInfo] = []
-        x = _ImplicitSolve.apply(A.values, bb, xx0, A.pattern, solver, adjoint_solver, precond, holder)
+        x = _ImplicitSolve.apply(A.values, bb, xx0, A.pattern, solver, adjoint_solver, precond, check, holder)
         info = holder[0]
+    report_solve(info)
     if check:
         info.check()
     return (x[0] if squeeze else x), info

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from .krylov import CG, GMRES, MINRES, BiCGStab, SolveStatus
-from .precond import AMG, ILU0, SSOR, BlockDiagonal, Jacobi
+from .precond import AMG, ILU0, SSOR, Jacobi
+from .saddle import BlockDiagonal
 from .solve import solve
 from .sparse import SparseMatrix
 from .stencils import convection_diffusion, laplacian, saddle_point

@@ -12,6 +12,7 @@ from .generators import (
     rectangle,
     unit_interval,
 )
+from .gmsh_model import mesh_from_gmsh
 from .io import SUPPORTED_SUFFIXES, from_meshio, read_mesh, write_mesh
 from .mesh import Mesh, MeshError
 from .quality import MeshQuality, mesh_quality
@@ -26,6 +27,7 @@ __all__ = [
     "read_mesh",
     "write_mesh",
     "from_meshio",
+    "mesh_from_gmsh",
     "SUPPORTED_SUFFIXES",
     "validate",
     "repair",

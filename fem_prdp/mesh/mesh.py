@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from .._fingerprint import content_fingerprint
+
 __all__ = ["Mesh", "MeshError", "CELL_TYPES", "FACET_TYPES"]
 
 # meshio cell-type names of the simplices per topological dimension.
@@ -124,6 +126,13 @@ class Mesh:
         return self.points.min(dim=0).values, self.points.max(dim=0).values
 
     # -------------------------------------------------------------- boundaries
+    def fingerprint(self) -> str:
+        """SHA-256 of the mesh's content (points, cells, boundary facets, their tags and
+        names): equal for equal meshes wherever they were read from, different for a
+        different mesh written to the same path. Data caches key on it."""
+        return content_fingerprint({"points": self.points, "cells": self.cells, "facets": self.facets,
+                                    "facet_tags": self.facet_tags, "boundaries": self.boundaries})
+
     def boundary_tag(self, name: str) -> int:
         """The physical-group tag of boundary `name`; unknown names list the known ones."""
         if name not in self.boundaries:

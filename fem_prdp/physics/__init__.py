@@ -1,12 +1,14 @@
-"""Differentiable physics steppers whose linear solves are capped at K."""
+"""Differentiable physics steppers whose linear solves are capped at K. Every stepper
+follows the contract in `fem_prdp.physics.contract` (`Stepper`)."""
 
 from ._common import CappedSolver
 from .burgers import BurgersStepper
+from .contract import Stepper
 from .heat import HeatStepper
 from .navier_stokes import NavierStokesStepper, divergence_free_projection, steady_state, vorticity
 from .poisson import PoissonProblem
 
 __all__ = [
-    "CappedSolver", "HeatStepper", "PoissonProblem", "BurgersStepper", "NavierStokesStepper",
+    "Stepper", "CappedSolver", "HeatStepper", "PoissonProblem", "BurgersStepper", "NavierStokesStepper",
     "divergence_free_projection", "steady_state", "vorticity",
 ]

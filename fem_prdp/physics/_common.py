@@ -1,9 +1,10 @@
-"""What every stepper shares: the capped solve with its cost log, and input checks.
+"""What every stepper shares: the capped solve, and input checks.
 
 `k=None` solves to the stepper's tolerance; `k=K` runs exactly K iterations (rtol = 0),
-the PRDP setting. GMRES counts inner iterations (matvecs). Each solve's `SolveInfo` goes to
-`solve_log`; the implicit backward pass appends its adjoint info to `info.adjoint`, so
-`iterations()` counts primal and adjoint work once backward has run.
+the PRDP setting. GMRES counts inner iterations (matvecs). The solver keeps no log: each
+solve's `SolveInfo` goes to the `solve_records()` blocks the caller opened, and a solve
+that ends NONFINITE, BREAKDOWN or INDEFINITE (forward or, in the backward pass, adjoint)
+raises `SolveError`; CAPPED never raises.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import math
 
 import torch
 
-from ..linalg import CG, GMRES, MINRES, BiCGStab, Preconditioner, Richardson, SolveInfo, SparseMatrix, solve
+from ..fem import dirichlet_conditions
+from ..linalg import CG, GMRES, MINRES, BiCGStab, Preconditioner, Richardson, SparseMatrix, solve
 
-__all__ = ["CappedSolver", "check_state", "check_positive"]
+__all__ = ["CappedSolver", "check_state", "check_positive", "check_coefficient", "resolve_dirichlet"]
 
 # "richardson" with the Jacobi preconditioner is the Jacobi method the PRDP paper caps.
 _METHODS = {"cg": CG, "gmres": GMRES, "bicgstab": BiCGStab, "minres": MINRES, "richardson": Richardson}
@@ -26,6 +28,23 @@ def check_positive(name: str, value, owner: str) -> None:
             raise ValueError(f"{owner}: {name} must be positive and finite everywhere")
     elif not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
+
+
+def check_coefficient(name: str, value, owner: str) -> None:
+    """A coefficient: a positive number or tensor, or a `Field` (checked on its values)."""
+    check_positive(name, value if isinstance(value, (int, float, torch.Tensor)) else value.values, owner)
+
+
+def resolve_dirichlet(space, fixed: dict, override: dict | None, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dofs, values) of the constructor's Dirichlet conditions `fixed`, with this call's
+    values for some of those boundaries (`override`, differentiable). Only the values can
+    change per call: the constrained dofs (and so the matrix's elimination) stay."""
+    override = override or {}
+    unknown = sorted(set(override) - set(fixed))
+    if unknown:
+        raise ValueError(f"{owner}: dirichlet values for {unknown}, which the stepper was not built with "
+                         f"(built with: {sorted(fixed) or 'none'}); name the boundary in the constructor's dirichlet")
+    return dirichlet_conditions(space, {**fixed, **override})
 
 
 def check_state(u: torch.Tensor, n: int, owner: str, what: str = "state") -> torch.Tensor:
@@ -47,7 +66,6 @@ class CappedSolver:
         if method not in _METHODS:
             raise ValueError(f"solver method must be one of {sorted(_METHODS)}, got {method!r}")
         self.method, self.rtol, self.max_iters, self.restart, self.grad = method, rtol, max_iters, restart, grad
-        self.solve_log: list[SolveInfo] = []
 
     def krylov(self, k: int | None):
         cls = _METHODS[self.method]
@@ -60,22 +78,10 @@ class CappedSolver:
 
     def __call__(self, A: SparseMatrix, b: torch.Tensor, k: int | None, precond: Preconditioner | None,
                  x0: torch.Tensor | None = None) -> torch.Tensor:
-        x, info = solve(A, b, self.krylov(k), precond, x0, grad=self.grad)
-        self.solve_log.append(info)
+        """x for A x = b capped at k; raises `SolveError` on a failed (not a capped) solve."""
+        x, _ = solve(A, b, self.krylov(k), precond, x0, grad=self.grad, check=True)
         return x
 
-    def iterations(self) -> dict:
-        """Cumulative iterations and matrix-vector products (summed over samples) and wall
-        seconds of the logged primal solves and of their adjoints (run during backward)."""
-        adjoints = [a for i in self.solve_log for a in i.adjoint]
-        return {
-            "primal": sum(int(i.n_iters.sum()) for i in self.solve_log),
-            "adjoint": sum(int(a.n_iters.sum()) for a in adjoints),
-            "matvecs": sum(int(i.matvecs.sum()) for i in [*self.solve_log, *adjoints]),
-            "seconds": sum(i.seconds for i in [*self.solve_log, *adjoints]),
-            "solves": len(self.solve_log),
-        }
-
-    def reset_log(self) -> None:
-        self.solve_log = []
-
+    def __repr__(self) -> str:
+        return (f"CappedSolver({self.method!r}, rtol={self.rtol:g}, max_iters={self.max_iters}, "
+                f"restart={self.restart}, grad={self.grad!r})")

@@ -61,16 +61,6 @@ def _k_switch_cost_ratio(loss: Callable[[int], torch.Tensor], k: int, repeats: i
     return switching / ((fixed_k + fixed_k1) / 2)
 
 
-class _PoissonStep:
-    """A Poisson solve for the source f as a `step(f, k)`."""
-
-    def __init__(self, problem: PoissonProblem):
-        self.problem = problem
-
-    def step(self, f, k=None):
-        return self.problem.solve(f, k=k)
-
-
 def bench_physics(quick: bool = False, repeats: int = 3, k: int = 20) -> dict:
     walls = {"left": 0.0, "right": 0.0, "bottom": 0.0, "top": 0.0}
     sizes = (32, 100) if quick else (100, 316, 1000)  # P1 nodes ~ 1e4, 1e5, 1e6 (Burgers: 2 components)
@@ -79,7 +69,7 @@ def bench_physics(quick: bool = False, repeats: int = 3, k: int = 20) -> dict:
         V = FunctionSpace(uniform_rectangle(n), 1)
         u0 = V.interpolate(lambda x: torch.sin(3 * x[:, 0]) * torch.sin(2 * x[:, 1]))
         poisson = PoissonProblem(V, walls, n_modes=1)
-        rows.append(_measure("poisson 2D P1 (CG, Jacobi)", V.n_dofs, _PoissonStep(poisson), u0, k, repeats, quick))
+        rows.append(_measure("poisson 2D P1 (CG, Jacobi)", V.n_dofs, poisson, u0, k, repeats, quick))
         rows.append(_measure("heat 2D P1 BTCS (CG, Jacobi)", V.n_dofs, HeatStepper(V, 1.0, 1e-3, dirichlet=walls),
                              u0, k, repeats, quick))
         burgers = BurgersStepper(V, 0.01, 1e-2, dirichlet=walls, solver=CappedSolver("gmres"))

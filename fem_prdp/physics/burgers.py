@@ -25,7 +25,7 @@ from ..fem import (
     stiffness,
 )
 from ..linalg import Jacobi
-from ._common import CappedSolver, check_positive, check_state
+from ._common import CappedSolver, check_coefficient, check_positive, check_state
 
 __all__ = ["BurgersStepper"]
 
@@ -40,13 +40,13 @@ class BurgersStepper:
         picard: linearisation passes per step (1 = the paper's single linearisation).
         dirichlet: {boundary name: value} (number, or callable of points -> [N] or [N, dim]).
         forcing: optional f(x [..., dim], t) -> [...] (1D) or [..., dim], for manufactured
-            solutions; evaluated at the new time level.
+            solutions; evaluated at the new time level t + dt (`step(..., t=)` gives t).
         solver: a `CappedSolver` (default GMRES(30)).
     """
 
     def __init__(self, space: FunctionSpace, nu: float, dt: float, picard: int = 1,
                  dirichlet: dict | None = None, forcing=None, solver: CappedSolver | None = None):
-        check_positive("nu", nu, "BurgersStepper")
+        check_coefficient("nu", nu, "BurgersStepper")
         check_positive("dt", dt, "BurgersStepper")
         if space.shape != ():
             raise ValueError("BurgersStepper: pass the scalar space; vector states are blocked per component")
@@ -63,8 +63,13 @@ class BurgersStepper:
         self._bc = [dirichlet_conditions(space, {name: self._component_values(v, c) for name, v in (dirichlet or {}).items()})
                     for c in range(self.n_components)]
         self.M = assemble_matrix(mass, space)
-        self.base = self.M.values / dt + nu * assemble_matrix(stiffness, space).values
-        self.time = 0.0
+        self.base = self._base(nu)
+
+    def _base(self, nu) -> torch.Tensor:
+        """Values of M / dt + nu K (nu a number, per-cell tensor or `Field`)."""
+        if isinstance(nu, (int, float)):
+            return self.M.values / self.dt + nu * assemble_matrix(stiffness, self.space).values
+        return self.M.values / self.dt + assemble_matrix(stiffness, self.space, kappa=nu).values
 
     def _velocity_field(self, w: torch.Tensor) -> Field:
         # In 1D the scalar state is its own (1-component) velocity.
@@ -78,23 +83,36 @@ class BurgersStepper:
             return g
         return value
 
-    def step(self, u: torch.Tensor, k: int | None = None) -> torch.Tensor:
-        """u_old [n_state] or [B, n_state] -> u_new; each Picard pass is one capped solve."""
+    def step(self, u: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None, *,
+             nu=None, t: float = 0.0) -> torch.Tensor:
+        """u_old [n_state] or [B, n_state] -> u_new; each Picard pass is one capped solve.
+
+        Args:
+            x0: start of the (first Picard pass's) solve, shaped like u (default zeros).
+            nu: this step's viscosity instead of the constructor's (differentiable): number,
+                per cell [n_cells] or [B, n_cells], or a `Field`.
+            t: time of u_old; the forcing is evaluated at t + dt.
+        """
         check_state(u, self.n_state, "BurgersStepper.step")
+        if x0 is not None:
+            check_state(x0, self.n_state, "BurgersStepper.step", "x0")
+        if nu is not None:
+            check_coefficient("nu", nu, "BurgersStepper.step")
+        base = self.base if nu is None else self._base(nu)
         batched = u.ndim == 2
         U = u if batched else u.unsqueeze(0)
         B, n = U.shape[0], self.space.n_dofs
         comps = U.reshape(B, self.n_components, n)
         rhs = self.M.matvec(comps.reshape(-1, n)).reshape(B, self.n_components, n) / self.dt
         if self.forcing is not None:
-            t_new = self.time + self.dt
+            t_new = t + self.dt
             for c in range(self.n_components):
                 fc = self._component_values(lambda x: self.forcing(x, t_new), c)
                 rhs[:, c] = rhs[:, c] + assemble_vector(source, self.space, f=fc)
         w = U
         for _ in range(self.picard):
             C = assemble_matrix(advection, self.space, velocity=self._velocity_field(w))
-            A = self.M.with_values(self.base + C.values)  # [B, nnz]
+            A = self.M.with_values(base + C.values)  # [B, nnz]
             # Every component of a sample shares the sample's matrix: batch B * n_components.
             A = A.with_values(A.values.repeat_interleave(self.n_components, dim=0))
             b = rhs.reshape(B * self.n_components, n)
@@ -102,7 +120,8 @@ class BurgersStepper:
                 dofs = self._bc[0][0]  # the same boundary dofs for every component
                 g = torch.stack([vals for _, vals in self._bc]).repeat(B, 1)  # [B * n_components, n_bc]
                 A, b = apply_dirichlet(A, b, self.space, dofs=dofs, values=g)
-            x = self.solver(A, b, k, Jacobi(A))
+            start = None if x0 is None else x0.reshape(-1, self.n_components * n).expand(B, -1).reshape(B * self.n_components, n)
+            x = self.solver(A, b, k, Jacobi(A), start)
+            x0 = None  # later Picard passes start from zero, as the first does by default
             w = x.reshape(B, self.n_components * n)
-        self.time += self.dt
         return w if batched else w[0]

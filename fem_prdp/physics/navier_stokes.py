@@ -5,8 +5,8 @@ Each step solves, for p = 1..picard (Oseen / Picard linearisation, w = u_old fir
     [ M/dt + nu K + C(w)   B^T ] [u_new]   [ M u_old / dt ]
     [ B                    0   ] [p_new] = [ 0            ]
 
-(implicit Euler; `bdf2=True` uses (3 u_new - 4 u_old + u_older) / (2 dt) after the first
-step). With dt=None the step is one steady Picard iteration. The saddle-point system is
+(implicit Euler; `bdf2=True` uses (3 u_new - 4 u_old + u_older) / (2 dt) when the step is
+given u_older as `previous=`). With dt=None the step is one steady Picard iteration. The saddle-point system is
 solved by GMRES with an upper block-triangular preconditioner: an AMG V-cycle on the
 constant part (M/dt + nu K) of the velocity block (built once) and the Cahouet-Chabard
 Schur approximation S^-1 = nu M_p^-1 + (1/dt) L_p^-1 (built once). Velocity Dirichlet
@@ -26,47 +26,38 @@ from ..fem import (
     block_matrix,
     dirichlet_conditions,
     dirichlet_dofs,
+    element_data,
     mass,
     stiffness,
 )
-from ..fem.assembly import _basis_data
-from ..linalg import AMG, CG, GMRES, BlockTriangular, Jacobi, Preconditioner, solve
+from ..linalg import (
+    AMG,
+    CG,
+    GMRES,
+    BlockTriangular,
+    CahouetChabard,
+    Componentwise,
+    Jacobi,
+    Preconditioner,
+    solve,
+)
 from ..mesh import Mesh
-from ._common import CappedSolver, check_positive, check_state
+from ._common import CappedSolver, check_coefficient, check_positive, check_state, resolve_dirichlet
 
 __all__ = ["NavierStokesStepper", "steady_state", "vorticity", "divergence_free_projection"]
 
 
-class _SchurCC(Preconditioner):
-    """Cahouet-Chabard: S^-1 r = nu M_p^-1 r + (1/dt) L_p^-1 r (second term when dt)."""
-
-    def __init__(self, th: TaylorHood, nu: float, dt: float | None):
-        self.nu, self.dt = nu, dt
-        self.mass = Jacobi(assemble_matrix(mass, th.pressure))
-        self.lap = None
-        if dt is not None:
-            L = assemble_matrix(stiffness, th.pressure)
-            # Pin one dof so the pressure Laplacian is invertible (pressure is up to a constant).
-            L, _ = apply_dirichlet(L, torch.zeros(th.n_p, dtype=L.dtype), th.pressure,
-                                   dofs=torch.zeros(1, dtype=torch.long), values=0.0)
-            self.lap = AMG(L)
-
-    def apply(self, r):
-        z = self.nu * self.mass.apply(r)
-        if self.lap is not None:
-            z = z + self.lap.apply(r) / self.dt
-        return z
-
-
 class NavierStokesStepper:
-    """A differentiable, capped Navier-Stokes step on any 2D/3D mesh.
+    """A differentiable, capped Navier-Stokes step on any 2D/3D mesh (the physics
+    contract of `fem_prdp.physics.contract`; the state is the velocity, [n_u]).
 
     Args:
         mesh: the `Mesh` (or pass `spaces=TaylorHood(...)`).
         nu: kinematic viscosity (> 0). dt: time step (> 0), or None for steady Picard steps.
         dirichlet: {boundary name: velocity}, a constant tuple or a callable of points
             [N, dim] -> [N, dim] (inflow profiles, lid velocity, no-slip walls).
-        picard: Oseen linearisations per step. bdf2: second-order BDF in time.
+        picard: Oseen linearisations per step. bdf2: second-order BDF in time (pass the
+            state before u as `previous=`; without it a step is implicit Euler).
         solver: a `CappedSolver` (default GMRES(50), rtol 1e-9); k counts inner iterations.
     """
 
@@ -85,7 +76,9 @@ class NavierStokesStepper:
         if self.mesh.dim not in (2, 3):
             raise ValueError("NavierStokesStepper: the mesh must be 2D or 3D")
         self.nu, self.dt, self.picard, self.bdf2 = nu, dt, picard, bdf2
+        self.n_state = self.th.n_u
         self.solver = solver or CappedSolver("gmres", rtol=1e-9, restart=50)
+        self.dirichlet = dict(dirichlet)
         self._bc_dofs, self._bc_values = dirichlet_conditions(self.th.velocity, dirichlet)
         enclosed = set(dirichlet) >= set(self.mesh.boundaries)
         self.pin_pressure = enclosed
@@ -95,13 +88,22 @@ class NavierStokesStepper:
             base = base.with_values(base.values + (1.5 if bdf2 else 1.0) * self.M.values / dt)
         base_bc, _ = apply_dirichlet(base, torch.zeros(base.shape[0], dtype=base.dtype), self.th.scalar_velocity,
                                      dofs=torch.unique(self._bc_dofs % self.th.scalar_velocity.n_dofs), values=0.0)
-        self._velocity_pc = _ComponentBlock(AMG(base_bc), self.mesh.dim, self.th.scalar_velocity.n_dofs)
-        self._schur = _SchurCC(self.th, nu, dt)
-        self.previous: torch.Tensor | None = None
-        self.pressure: torch.Tensor | None = None
+        self._velocity_pc = Componentwise(AMG(base_bc), self.mesh.dim, self.th.scalar_velocity.n_dofs)
+        self._schur = self._cahouet_chabard(nu, dt)
         self._divergence = None
 
-    def _rhs(self, u: torch.Tensor) -> torch.Tensor:
+    def _cahouet_chabard(self, nu: float, dt: float | None) -> CahouetChabard:
+        th = self.th
+        laplacian = None
+        if dt is not None:
+            L = assemble_matrix(stiffness, th.pressure)
+            # Pin one dof so the pressure Laplacian is invertible (pressure is up to a constant).
+            L, _ = apply_dirichlet(L, torch.zeros(th.n_p, dtype=L.dtype), th.pressure,
+                                   dofs=torch.zeros(1, dtype=torch.long), values=0.0)
+            laplacian = AMG(L)
+        return CahouetChabard(Jacobi(assemble_matrix(mass, th.pressure)), nu, laplacian, dt)
+
+    def _rhs(self, u: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
         n_s, d = self.th.scalar_velocity.n_dofs, self.mesh.dim
         B = u.shape[0]
         if self.dt is None:
@@ -109,33 +111,77 @@ class NavierStokesStepper:
         else:
             comps = u.reshape(B * d, n_s)
             ru = self.M.matvec(comps).reshape(B, -1) / self.dt
-            if self.bdf2 and self.previous is not None:
-                prev = self.previous.reshape(B * d, n_s)
+            if previous is not None:
+                prev = previous.expand(B, -1).reshape(B * d, n_s)
                 ru = 2 * ru - 0.5 * self.M.matvec(prev).reshape(B, -1) / self.dt
         return torch.cat([ru, u.new_zeros(B, self.th.n_p)], dim=1)
 
-    def step(self, u: torch.Tensor, k: int | None = None) -> torch.Tensor:
-        """Velocity [n_u] or [B, n_u] -> new velocity; the pressure goes to `self.pressure`."""
-        check_state(u, self.th.n_u, "NavierStokesStepper.step", "velocity")
+    def step(self, u: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None, *,
+             nu=None, previous: torch.Tensor | None = None, dirichlet: dict | None = None) -> torch.Tensor:
+        """Velocity [n_u] or [B, n_u] -> the new velocity (`step_with_pressure` for both);
+        the arguments are those of `step_with_pressure`."""
+        return self.step_with_pressure(u, k, x0, nu=nu, previous=previous, dirichlet=dirichlet)[0]
+
+    def step_with_pressure(self, u: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None, *,
+                           nu=None, previous: torch.Tensor | None = None,
+                           dirichlet: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Velocity [n_u] or [B, n_u] -> (new velocity, its pressure [n_p] or [B, n_p]).
+
+        Args:
+            k: cap on each Oseen solve's GMRES inner iterations (None: to tolerance).
+            x0: start of the (first Picard pass's) solve: velocity [.., n_u] (pressure
+                starts at zero) or velocity and pressure [.., n_u + n_p].
+            nu: this step's viscosity instead of the constructor's (number or per-cell
+                tensor, differentiable); the preconditioner stays the constructor's.
+            previous: for `bdf2=True`, the velocity one step before u (None: Euler step).
+            dirichlet: {boundary name: velocity} for boundaries named in the constructor,
+                this step only (tuple, callable, or a tensor [n_dofs of that boundary]).
+        """
+        th = self.th
+        check_state(u, th.n_u, "NavierStokesStepper.step", "velocity")
+        if previous is not None:
+            if not self.bdf2:
+                raise ValueError("NavierStokesStepper.step: previous= is the BDF2 history; build with bdf2=True")
+            check_state(previous, th.n_u, "NavierStokesStepper.step", "previous velocity")
+            previous = previous.reshape(-1, th.n_u)
+        if nu is not None:
+            check_coefficient("nu", nu, "NavierStokesStepper.step")
+        nu = self.nu if nu is None else nu
         batched = u.ndim == 2
         U = u if batched else u.unsqueeze(0)
-        rhs = self._rhs(U)
+        start = None if x0 is None else self._start(x0)
+        rhs = self._rhs(U, previous)
+        bc_dofs, bc_values = ((self._bc_dofs, self._bc_values) if dirichlet is None else
+                              resolve_dirichlet(th.velocity, self.dirichlet, dirichlet, "NavierStokesStepper.step"))
         w = U
         for _ in range(self.picard):
-            dt = None if self.dt is None else self.dt / (1.5 if (self.bdf2 and self.previous is not None) else 1.0)
-            system = assemble_oseen(self.th, self.nu, velocity=w, dt=dt)
+            dt = None if self.dt is None else self.dt / (1.5 if previous is not None else 1.0)
+            system = assemble_oseen(th, nu, velocity=w, dt=dt)
             A, b = system.matrix, rhs
-            if len(self._bc_dofs):
-                A, b = apply_dirichlet(A, b, self.th.velocity, dofs=self._bc_dofs, values=self._bc_values)
+            if len(bc_dofs):
+                A, b = apply_dirichlet(A, b, th.velocity, dofs=bc_dofs, values=bc_values)
             if self.pin_pressure:
-                A, b = apply_dirichlet(A, b, self.th.velocity, dofs=torch.tensor([self.th.n_u]), values=0.0)
-            P = BlockTriangular(self.th.n_u, self._velocity_preconditioner(A), self._schur,
-                                A.block(slice(0, self.th.n_u), slice(self.th.n_u, None)))
-            x = self.solver(A, b, k, P)
-            w, p = x[:, : self.th.n_u], x[:, self.th.n_u:]
-        self.previous = U.detach() if self.bdf2 else None
-        self.pressure = p if batched else p[0]
-        return w if batched else w[0]
+                A, b = apply_dirichlet(A, b, th.velocity, dofs=torch.tensor([th.n_u]), values=0.0)
+            P = BlockTriangular(th.n_u, self._velocity_preconditioner(A), self._schur,
+                                A.block(slice(0, th.n_u), slice(th.n_u, None)))
+            x = self.solver(A, b, k, P, start)
+            start = None  # later Picard passes start from zero, as the first does by default
+            w, p = x[:, : th.n_u], x[:, th.n_u:]
+        return (w, p) if batched else (w[0], p[0])
+
+    def _start(self, x0: torch.Tensor) -> torch.Tensor:
+        th = self.th
+        if x0.shape[-1] == th.n_u:
+            x0 = torch.cat([x0, x0.new_zeros(*x0.shape[:-1], th.n_p)], dim=-1)
+        return check_state(x0, th.n_u + th.n_p, "NavierStokesStepper.step", "x0")
+
+    def rollout(self, u0: torch.Tensor, n_steps: int, k: int | None = None, **params) -> torch.Tensor:
+        """[n_steps + 1, ...] velocities from u0 (BDF2 steppers pass each step its history)."""
+        out = [u0]
+        for i in range(n_steps):
+            previous = out[-2].detach() if self.bdf2 and i > 0 else None
+            out.append(self.step(out[-1], k, previous=previous, **params))
+        return torch.stack(out)
 
     def _velocity_preconditioner(self, A) -> Preconditioner:
         """AMG on the current velocity block (convection included) for a single sample.
@@ -149,24 +195,13 @@ class NavierStokesStepper:
         Auu = A.block(slice(0, n_s), slice(0, n_s))
         if Auu.batch_size is not None:
             Auu = Auu.with_values(Auu.values[0])
-        return _ComponentBlock(AMG(Auu.to(dtype=Auu.dtype)), self.mesh.dim, n_s)
+        return Componentwise(AMG(Auu.to(dtype=Auu.dtype)), self.mesh.dim, n_s)
 
     def divergence(self, u: torch.Tensor) -> torch.Tensor:
         """B u: the discrete divergence tested with each pressure basis function."""
         if self._divergence is None:  # B does not depend on the flow: assemble it once
             self._divergence = assemble_oseen(self.th, self.nu).divergence_block()
         return self._divergence.matvec(u)
-
-
-class _ComponentBlock(Preconditioner):
-    """The same scalar preconditioner on every velocity component block."""
-
-    def __init__(self, scalar: Preconditioner, dim: int, n: int):
-        self.scalar, self.dim, self.n = scalar, dim, n
-
-    def apply(self, r):
-        B = r.shape[0]
-        return self.scalar.apply(r.reshape(B * self.dim, self.n)).reshape(B, -1)
 
 
 def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, tol: float = 1e-9,
@@ -192,7 +227,7 @@ def vorticity(th: TaylorHood, u: torch.Tensor) -> torch.Tensor:
         raise ValueError("vorticity: 2D only (in 3D project each vorticity component)")
     V, Q = th.scalar_velocity, th.pressure
     degree = V.degree + Q.degree
-    vdata, qdata = _basis_data(V, degree), _basis_data(Q, degree)
+    vdata, qdata = element_data(V, degree), element_data(Q, degree)
     n_s = V.n_dofs
     gx = torch.einsum("cl,clqd->cqd", u[:n_s][V.scalar_cell_dofs], vdata.grad)
     gy = torch.einsum("cl,clqd->cqd", u[n_s:][V.scalar_cell_dofs], vdata.grad)

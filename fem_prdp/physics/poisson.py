@@ -1,5 +1,7 @@
-"""Poisson's equation -div(kappa grad u) = f with a source parameterised for inverse
-problems: f = sum_i theta_i phi_i, phi_i the first eigenmodes of the discrete Laplacian
+"""Poisson's equation -div(kappa grad u) = f, as a step of the physics contract: the
+source in, the solution out (`step(f, k, x0, kappa=..., dirichlet=...)`), differentiable in
+the source, a per-call conductivity field and the boundary values. A source can also be
+parameterised for inverse problems: f = sum_i theta_i phi_i, phi_i the first eigenmodes of the discrete Laplacian
 (K phi = lambda M phi with the problem's Dirichlet conditions), scaled to max |phi_i| = 1.
 The paper's inverse problem (1D, source -theta sin(2 pi x)) is the second mode of the unit
 interval with `sign=-1`.
@@ -11,9 +13,17 @@ import numpy as np
 import scipy.sparse.linalg as sla
 import torch
 
-from ..fem import FunctionSpace, assemble_matrix, dirichlet_conditions, mass, prepare_dirichlet, stiffness
+from ..fem import (
+    FunctionSpace,
+    apply_dirichlet,
+    assemble_matrix,
+    dirichlet_conditions,
+    mass,
+    prepare_dirichlet,
+    stiffness,
+)
 from ..linalg import Jacobi
-from ._common import CappedSolver, check_state
+from ._common import CappedSolver, check_coefficient, check_state, resolve_dirichlet
 
 __all__ = ["PoissonProblem"]
 
@@ -26,7 +36,8 @@ class PoissonProblem:
         space: scalar `FunctionSpace`.
         dirichlet: {boundary name: value}; at least one boundary (else the problem is
             singular; pin a dof yourself for pure Neumann).
-        kappa: diffusivity (number, per-cell tensor or `Field`).
+        kappa: diffusivity (number, per-cell tensor or `Field`); `step(..., kappa=)`
+            replaces it for one call (e.g. a conductivity field being learned).
         n_modes: number of eigenmodes available to `source`.
         solver: a `CappedSolver` (default CG, implicit gradients).
     """
@@ -36,7 +47,8 @@ class PoissonProblem:
         if not dirichlet:
             raise ValueError("PoissonProblem: give at least one Dirichlet boundary; known: "
                              + ", ".join(sorted(space.mesh.boundaries)))
-        self.space = space
+        check_coefficient("kappa", kappa, "PoissonProblem")
+        self.space, self.n_state, self.dirichlet = space, space.n_dofs, dict(dirichlet)
         self.solver = solver or CappedSolver("cg")
         self._bc_dofs, self._bc_values = dirichlet_conditions(space, dirichlet)
         self.K = assemble_matrix(stiffness, space, kappa=kappa)
@@ -68,7 +80,23 @@ class PoissonProblem:
         theta = torch.as_tensor(theta, dtype=self.space.dtype, device=self.space.device)
         return sign * theta @ self.modes[: theta.shape[-1]]
 
-    def solve(self, f: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None) -> torch.Tensor:
-        """u for the nodal source f [n] or [B, n] (load b = M f), solve capped at k."""
-        check_state(f, self.space.n_dofs, "PoissonProblem.solve", "source")
-        return self.solver(self._system.matrix, self._system.rhs(self.M.matvec(f)), k, self.precond, x0)
+    def step(self, f: torch.Tensor, k: int | None = None, x0: torch.Tensor | None = None, *,
+             kappa=None, dirichlet: dict | None = None) -> torch.Tensor:
+        """u for the nodal source f [n] or [B, n] (load b = M f), the solve capped at k.
+
+        Args:
+            x0: start of the solve (default zeros).
+            kappa: this solve's diffusivity instead of the constructor's (differentiable):
+                number, per cell [n_cells] or [B, n_cells], or a `Field` of dof values.
+            dirichlet: {boundary name: value} for boundaries named in the constructor, this
+                solve only (number, callable, or a tensor [n_dofs of that boundary]).
+        """
+        check_state(f, self.space.n_dofs, "PoissonProblem.step", "source")
+        if kappa is None and dirichlet is None:
+            return self.solver(self._system.matrix, self._system.rhs(self.M.matvec(f)), k, self.precond, x0)
+        if kappa is not None:
+            check_coefficient("kappa", kappa, "PoissonProblem.step")
+        K = self.K if kappa is None else assemble_matrix(stiffness, self.space, kappa=kappa)
+        dofs, values = resolve_dirichlet(self.space, self.dirichlet, dirichlet, "PoissonProblem.step")
+        A, b = apply_dirichlet(K, self.M.matvec(f), self.space, dofs=dofs, values=values)
+        return self.solver(A, b, k, Jacobi(A), x0)
