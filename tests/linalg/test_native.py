@@ -223,3 +223,17 @@ def test_multi_vector_products_match_dense(batch, dtype):
     A2 = SparseMatrix.from_scipy(S2, dtype=dtype)
     x2 = torch.rand(batch, 2, 500, dtype=dtype)[:, 0]
     torch.testing.assert_close(A2.matvec(x2), x2 @ A2.to_dense().T, **tol)
+
+
+def test_a_capped_cg_run_past_round_off_converges_instead_of_reporting_indefinite():
+    """With rtol = 0 and K far beyond convergence the residual reaches round-off, where
+    p^T A p of a tiny p can turn non-positive on an SPD matrix: that is convergence, not
+    indefiniteness (both loops, the same rule)."""
+    A = SparseMatrix.from_scipy(laplacian(12))
+    b = torch.rand(3, A.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for (x, info) in _both(A, b, CG(rtol=0.0, max_iters=4 * A.shape[0]), Jacobi(A)):
+        assert set(info.statuses) <= {SolveStatus.CONVERGED, SolveStatus.CAPPED}
+        assert float(info.relative_residual.max()) < 1e-12
+    indefinite = A.with_values(-A.values)
+    for (_, info) in _both(indefinite, b, CG(rtol=0.0, max_iters=5), IdentityPreconditioner()):
+        assert info.status == SolveStatus.INDEFINITE

@@ -6,10 +6,9 @@ import math
 import pytest
 import torch
 
-from fem_prdp.linalg import solve_records
-
 import fem_prdp.mesh as M
 from fem_prdp.fem import FunctionSpace, error_norms
+from fem_prdp.linalg import solve_records
 from fem_prdp.physics import BurgersStepper, CappedSolver
 
 NU = 0.1

@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from fem_prdp.linalg import solve_records
 import fem_prdp.mesh as M
 from fem_prdp.fem import Field, FunctionSpace
+from fem_prdp.linalg import solve_records
 from fem_prdp.linalg.stencils import laplacian
 from fem_prdp.physics import CappedSolver, HeatStepper
 

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from fem_prdp.linalg import solve_records
 import fem_prdp.mesh as M
 from fem_prdp.fem import error_norms
+from fem_prdp.linalg import solve_records
 from fem_prdp.physics import CappedSolver, NavierStokesStepper, divergence_free_projection, vorticity
 from fem_prdp.physics.navier_stokes import steady_state
 from fem_prdp.physics.reference import GHIA_RE100_U as GHIA_RE100

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from fem_prdp.linalg import solve_records
 import fem_prdp.mesh as M
 from fem_prdp.fem import FunctionSpace
+from fem_prdp.linalg import solve_records
 from fem_prdp.physics import CappedSolver, PoissonProblem
 
 

@@ -4,6 +4,7 @@
  * runtime it links (libgomp.so.1) is the one torch has already loaded, so these kernels and
  * torch's share one thread pool.
  */
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>

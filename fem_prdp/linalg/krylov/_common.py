@@ -174,6 +174,16 @@ class IterationState:
     def stop_where(self, mask: torch.Tensor, status: SolveStatus) -> None:
         self.status = torch.where(mask & self.active, int(status), self.status)
 
+    def stop_indefinite(self, pAp: torch.Tensor) -> None:
+        """p^T A p <= 0 stops a sample as INDEFINITE, unless its residual is already at
+        round-off (1e3 eps times the initial residual): there p^T A p of a tiny p can lose
+        its sign on a positive definite matrix (a capped rtol = 0 run past convergence),
+        and the sample has CONVERGED as far as the arithmetic allows."""
+        r0, last = self.history[0], self.history[-1]
+        at_roundoff = last <= 1e3 * torch.finfo(r0.dtype).eps * r0
+        self.stop_where((pAp <= 0) & at_roundoff, SolveStatus.CONVERGED)
+        self.stop_where(pAp <= 0, SolveStatus.INDEFINITE)
+
     def finished(self) -> bool:
         """True when no sample is running. Synchronises only when tolerances are set."""
         return self.check and not bool(self.active.any())

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import torch
 
-from ._common import IterationState, KrylovSolver, SolveStatus, dot, safe_div
+from ._common import IterationState, KrylovSolver, dot, safe_div
 
 __all__ = ["CG"]
 
@@ -15,7 +15,8 @@ __all__ = ["CG"]
 @dataclass(frozen=True)
 class CG(KrylovSolver):
     """Preconditioned CG (Hestenes-Stiefel). One iteration = one matvec + one
-    preconditioner application. p^T A p <= 0 stops the sample as INDEFINITE."""
+    preconditioner application. p^T A p <= 0 stops the sample as INDEFINITE (CONVERGED
+    when its residual is already at round-off: `IterationState.stop_indefinite`)."""
 
     name: ClassVar[str] = "cg"
     symmetric_only: ClassVar[bool] = True
@@ -34,7 +35,7 @@ class CG(KrylovSolver):
                 break
             Ap = matvec(p)
             pAp = dot(p, Ap)
-            state.stop_where(pAp <= 0, SolveStatus.INDEFINITE)
+            state.stop_indefinite(pAp)
             active = state.active
             alpha = safe_div(rz, pAp)
             x = torch.where(active[:, None], x + alpha[:, None] * p, x)
@@ -65,7 +66,7 @@ class CG(KrylovSolver):
                 break
             matvec.into(p, Ap)
             pAp = dot(p, Ap)
-            state.stop_where(pAp <= 0, SolveStatus.INDEFINITE)
+            state.stop_indefinite(pAp)
             active = state.active
             alpha = torch.where(active, safe_div(rz, pAp), 0.0)[:, None]
             x.addcmul_(alpha, p)
