@@ -202,14 +202,49 @@ def test_paper_profile_is_the_authors_heat_2d_setting():
 def test_data_cache_key_ignores_training_only_settings():
     """Re-running a case with other epochs, widths or K schedules reuses its data; other
     physics or sample counts do not."""
+    import fem_prdp.mesh as M
     from fem_prdp.cases import case_config
     from fem_prdp.cases.runner import data_key
 
+    mesh = M.uniform_rectangle(4)
     base = case_config("navier-stokes-cylinder", "quick")
     same = case_config("navier-stokes-cylinder", "quick", epochs=99, width=7, k_step=3, lr=0.5)
-    assert data_key(base) == data_key(same)
-    for change in ({"n_train": 5}, {"reference_refinement": 3.0}, {"seed": 1}, {"h": 0.2}):
-        assert data_key(base) != data_key(case_config("navier-stokes-cylinder", "quick", **change))
+    assert data_key(base, mesh) == data_key(same, mesh)
+    for change in ({"n_train": 5}, {"reference_refinement": 3.0}, {"seed": 1}):
+        assert data_key(base, mesh) != data_key(case_config("navier-stokes-cylinder", "quick", **change), mesh)
+
+
+def test_data_cache_is_keyed_on_mesh_content_not_on_the_path(tmp_path):
+    """Another mesh written to the same file with as many nodes gets its own data."""
+    import fem_prdp.mesh as M
+    from fem_prdp.cases import case_config
+    from fem_prdp.cases.runner import data_key
+    from fem_prdp.learn import cached
+
+    path = tmp_path / "plate.msh"
+    cfg = case_config("heat-2d", "quick", mesh=str(path))
+    keys, data = [], []
+    for diagonal in ("right", "left"):  # same nodes, other cells
+        M.write_mesh(M.uniform_rectangle(4, diagonal=diagonal), path)
+        mesh = M.read_mesh(path)
+        keys.append(data_key(cfg, mesh))
+        data.append(cached(tmp_path / "cache", keys[-1], lambda mesh=mesh: mesh.cells.double()))
+    assert keys[0] != keys[1] and not torch.equal(data[0], data[1])
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+
+
+def test_rerun_resumes_or_reports_complete_and_refuses_other_settings(tmp_path, capsys):
+    args = ["run", "heat-1d", "--quick", "--epochs", "2", "--output", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    assert main(args) == 0
+    assert "already complete: stored results (use --fresh to re-run)" in capsys.readouterr().out
+    assert main([*args[:4], "3", *args[5:]]) == 0
+    assert "resumed at epoch 2 of 3" in capsys.readouterr().out
+    assert main([*args, "--set", "lr=0.01"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "settings.lr: 0.001 -> 0.01" in err and "--fresh" in err
+    assert main([*args, "--set", "lr=0.01", "--fresh"]) == 0
 
 
 def test_report_combines_seeds_with_mean_and_spread(tmp_path, capsys):

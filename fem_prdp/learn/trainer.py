@@ -140,8 +140,8 @@ class Trainer:
         stored = state.get("fingerprint")
         if stored != self.fingerprint:
             what = describe_differences(stored, self.fingerprint) if stored else "a checkpoint without a fingerprint"
-            raise ResumeError(f"{path} was written by a different run ({what}); to start over delete that folder "
-                              "(fem-prdp run: --fresh) or write to another one (--output)")
+            raise ResumeError(f"{self.dir} holds a run of another configuration ({what}); start over with --fresh "
+                              "(fem-prdp run) or by deleting that folder, or write to another one (--output)")
         self.epoch, self.k, self.history = state["epoch"], state["k"], state["history"]
         self.k_converged = state["k_converged"]
         self.task.model.load_state_dict(state["model"])
@@ -292,8 +292,10 @@ def _take(data, idx: torch.Tensor):
 
 
 def _optimizer_settings(optimizer) -> dict:
-    groups = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-    return {"type": type(optimizer).__qualname__, "groups": json.loads(json.dumps(groups, default=str))}
+    groups = optimizer.param_groups
+    flat = {(key if len(groups) == 1 else f"{i}.{key}"): value
+            for i, group in enumerate(groups) for key, value in group.items() if key != "params"}
+    return {"type": type(optimizer).__qualname__, **json.loads(json.dumps(flat, default=str))}
 
 
 def _controller_settings(controller) -> dict:

@@ -231,7 +231,7 @@ def test_a_capped_cg_run_past_round_off_converges_instead_of_reporting_indefinit
     indefiniteness (both loops, the same rule)."""
     A = SparseMatrix.from_scipy(laplacian(12))
     b = torch.rand(3, A.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    for (x, info) in _both(A, b, CG(rtol=0.0, max_iters=4 * A.shape[0]), Jacobi(A)):
+    for (_, info) in _both(A, b, CG(rtol=0.0, max_iters=4 * A.shape[0]), Jacobi(A)):
         assert set(info.statuses) <= {SolveStatus.CONVERGED, SolveStatus.CAPPED}
         assert float(info.relative_residual.max()) < 1e-12
     indefinite = A.with_values(-A.values)
