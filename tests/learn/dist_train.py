@@ -18,6 +18,14 @@ def main(out: str) -> None:
 
     if "RANK" in os.environ:
         dist.init_process_group("gloo")
+    wrapped = []  # DistributedDataParallel constructions (the trainer must use it under torchrun)
+    ddp_init = torch.nn.parallel.DistributedDataParallel.__init__
+
+    def counting_init(self, *args, **kwargs):
+        wrapped.append(1)
+        ddp_init(self, *args, **kwargs)
+
+    torch.nn.parallel.DistributedDataParallel.__init__ = counting_init
     torch.use_deterministic_algorithms(True)
     V = FunctionSpace(M.uniform_interval(20), 1)
     stepper = HeatStepper(V, nu=1.0, dt=1e-3, dirichlet={"left": 0.0, "right": 0.0}, lumped=True)
@@ -33,7 +41,7 @@ def main(out: str) -> None:
     rank = dist.get_rank() if dist.is_initialized() else 0
     if rank == 0:
         torch.save({"params": [p.detach() for p in model.parameters()], "history": trainer.history,
-                    "iters": trainer.meter.total().iterations}, f"{out}/result.pt")
+                    "iters": trainer.meter.total().iterations, "ddp": len(wrapped)}, f"{out}/result.pt")
     if dist.is_initialized():
         dist.destroy_process_group()
 

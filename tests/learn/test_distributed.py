@@ -1,4 +1,5 @@
-"""A 2-process torchrun (gloo, 127.0.0.1) training run matches the single-process run."""
+"""A 2-process torchrun (gloo, 127.0.0.1) training run, its gradients all-reduced by
+DistributedDataParallel, matches the single-process run."""
 
 import os
 import subprocess
@@ -32,3 +33,4 @@ def test_two_process_run_matches_single_process(tmp_path):
         assert a["val_metric"] == pytest.approx(b["val_metric"], rel=1e-10)
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-10)
     assert single["iters"] == double["iters"]  # cost summed over ranks
+    assert (single["ddp"], double["ddp"]) == (0, 1)  # gradients reduced by DistributedDataParallel

@@ -146,3 +146,19 @@ def test_time_stepping_order_implicit_euler_and_bdf2(bdf2, order):
     u = [_decaying_box_flow(bdf2, dt) for dt in (0.1, 0.05, 0.025)]
     observed = math.log2(float((u[0] - u[1]).norm() / (u[1] - u[2]).norm()))
     assert abs(observed - order) < 0.2, observed
+
+
+def test_pressure_is_returned_and_per_call_parameters_match_a_stepper_built_with_them():
+    mesh = M.cavity(h=0.4)
+    lid = {"lid": (1.0, 0.0), "walls": (0.0, 0.0)}
+    solver = CappedSolver("gmres", rtol=1e-12, restart=100)
+    ns = NavierStokesStepper(mesh, nu=0.1, dt=0.1, dirichlet=lid, solver=solver)
+    u0 = torch.zeros(ns.th.n_u, dtype=torch.float64)
+    u, p = ns.step_with_pressure(u0)
+    assert p.shape == (ns.th.n_p,) and torch.equal(u, ns.step(u0))
+    assert not hasattr(ns, "pressure") and not hasattr(ns, "previous")  # nothing parked on the stepper
+    other = NavierStokesStepper(mesh, nu=0.05, dt=0.1, dirichlet={"lid": (0.5, 0.0), "walls": (0.0, 0.0)},
+                                solver=solver)
+    torch.testing.assert_close(ns.step(u0, nu=0.05, dirichlet={"lid": (0.5, 0.0)}), other.step(u0), atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match="previous= is the BDF2 history"):
+        ns.step(u0, previous=u0)
