@@ -223,6 +223,13 @@ class Mesh:
 
         return mesh_to_pyvista(self, point_data=point_data, cell_data=cell_data)
 
+    def boundaries_to_pyvista(self):
+        """The named boundary facets as a pyvista grid with a "boundary" cell field (the
+        index in `sorted(self.boundaries)`), to colour the physical groups."""
+        from .pyvista_convert import boundaries_to_pyvista
+
+        return boundaries_to_pyvista(self)
+
 
 # ---------------------------------------------------------------------- helpers
 def simplex_volumes(points: torch.Tensor, cells: torch.Tensor, signed: bool = False):
