@@ -112,6 +112,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(f"--device {args.device}: this machine has no CUDA device; use --device cpu")
     if "RANK" in os.environ and not torch.distributed.is_initialized():  # launched by torchrun
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if args.device == "cuda":  # one GPU per rank on each node
+            args.device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+            torch.cuda.set_device(args.device)
     main_rank = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
     profile = "quick" if args.quick else args.profile
     fixed_k = None if args.fixed_k is None else tuple(int(k) for k in args.fixed_k.split(",") if k)
