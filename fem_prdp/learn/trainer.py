@@ -156,9 +156,9 @@ class Trainer:
     # ---------------------------------------------------------------- training
     def _batches(self, rank: int, world: int):
         """(this rank's share of each mini-batch, the mini-batch's size)."""
-        if self.loader is not None:
+        if self.loader is not None:  # under DDP, a DistributedSampler gives each rank its own batch
             for batch in self.loader:
-                yield batch, _length(batch)
+                yield batch, _length(batch) * world
             return
         order = torch.randperm(_length(self.train), generator=self.generator)  # same on every rank
         for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
