@@ -124,6 +124,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, **_settings(cfg, args.set or []))
     except ValueError as e:
         raise CLIError(str(e)) from None
+    if cfg.model == "gnn":  # say so before any data is built
+        from ._extras import require
+
+        require("torch_geometric", "gnn", "--model gnn")
     out = Path(args.output) / args.case
     if args.fresh and out.exists():
         shutil.rmtree(out)
@@ -421,12 +425,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._extras import MissingExtraError
     from .mesh import MeshError
 
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MeshError, CLIError, FileNotFoundError, ValueError) as exc:
+    except (MeshError, CLIError, FileNotFoundError, ValueError, MissingExtraError) as exc:
         msg = str(exc).replace("\n", "\n  ")
         print(f"fem-prdp: error: {msg}", file=sys.stderr)
         return 2

@@ -11,7 +11,6 @@ import torch
 from ..fem import FunctionSpace
 from ..learn import (
     EmulatorTask,
-    GraphFieldModel,
     MultiMeshEmulatorTask,
     cached,
     mesh_to_graph,
@@ -110,6 +109,8 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
     unseen = len(meshes) - 1
 
     def make_task():
+        from ..learn import GraphFieldModel  # needs the gnn extra
+
         model = GraphFieldModel(parts[0][0], width=cfg.gnn_width, steps=cfg.gnn_steps, residual=cfg.residual)
         return MultiMeshEmulatorTask(model.double().to(cfg.device), parts, trajectories)
 

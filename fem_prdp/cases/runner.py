@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._io import atomic_path
-from ..learn import FieldMLP, GraphFieldModel, Trainer, mesh_to_graph, space_to_graph
+from ..learn import FieldMLP, Trainer, mesh_to_graph, space_to_graph
 from ..linalg import native
 from ..mesh import Mesh, generate, read_mesh, write_mesh
 from ..prdp import Converged, FixedK, PRDPController, savings_report
@@ -113,6 +113,8 @@ def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int, space=None) -> torch
     graph of the mesh (or of `space`'s dofs, e.g. P2 velocities) with n_values / n_nodes
     values per node."""
     if cfg.model == "gnn":
+        from ..learn import GraphFieldModel  # needs the gnn extra
+
         graph = (mesh_to_graph(mesh) if space is None else space_to_graph(space)).to(cfg.device)
         channels, rest = divmod(n_values, graph.num_nodes)
         if rest or not channels:

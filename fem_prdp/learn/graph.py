@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-from torch_geometric.data import Data
+from typing import TYPE_CHECKING
 
+import torch
+
+from .._extras import require
 from ..mesh import Mesh
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 __all__ = ["mesh_to_graph", "space_to_graph", "node_types"]
 
@@ -70,6 +75,7 @@ def space_to_graph(V, boundary_names: list[str] | None = None) -> Data:
 
 def _graph(edges: torch.Tensor, pos: torch.Tensor, node_type: torch.Tensor) -> Data:
     """Data from undirected edges [2, E] (both directions), positions and node types."""
+    Data = require("torch_geometric.data", "gnn", "graphs for the GNN surrogate").Data
     edge_index = torch.cat([edges, edges.flip(0)], dim=1)
     rel = pos[edge_index[1]] - pos[edge_index[0]]
     edge_attr = torch.cat([rel, rel.norm(dim=1, keepdim=True)], dim=1)
