@@ -78,6 +78,8 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 
 
 def _print_summary(s: dict) -> None:
+    from .cases.report import headline
+
     p, c = s["prdp"], s["converged"]
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
     print(f"\n{s['case']}: {s['mesh']}, {s['n_dofs']} unknowns; {s['solver']}; converged solves need "
@@ -91,8 +93,7 @@ def _print_summary(s: dict) -> None:
     for label, key, fmt in rows:
         print(f"{label:<28}" + "".join(fmt.format(r[key]) for r in runs.values()))
     print(f"{'solver share of step time':<28}" + "".join(f"{pct(r['solver_share']):>14}" for r in runs.values()))
-    print(f"PRDP vs converged: {pct(s['iteration_savings_vs_converged_run'])} fewer solver iterations, "
-          f"{pct(s['wall_savings_vs_converged_run'])} less wall time")
+    print(headline(s))
     print("PRDP K schedule: " + " ".join(str(k) for k in p["k_schedule"]))
     d = s["paper_definition"]
     print(f"paper definition (vs K_eps = {d['k_converged']} every epoch): total {pct(d['total_savings'])}, "
@@ -188,8 +189,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
             extra = f", geometric mean {r['geomean']:.4g}" if "geomean" in r else ""
             print(f"  {name:<40}{fmt(r['mean']):>10} +- {fmt(r['std'])} ({fmt(r['min'])} .. {fmt(r['max'])}){extra}")
         v = rows["accuracy"] = accuracy_verdict(runs_by_case[case])
-        print(f"  PRDP mean final nMSE {v['prdp_mean']:.4g} inside the converged runs' range "
-              f"({v['converged_min']:.4g} .. {v['converged_max']:.4g}): {'yes' if v['inside_converged_range'] else 'no'}; "
+        where = {"below": "below it (PRDP more accurate)", "inside": "inside it",
+                 "above": "ABOVE it (PRDP less accurate)"}[v["position"]]
+        print(f"  PRDP mean final nMSE {v['prdp_mean']:.4g} against the converged runs' range "
+              f"({v['converged_min']:.4g} .. {v['converged_max']:.4g}): {where}; "
               f"within their mean +- std: {'yes' if v['inside_converged_mean_pm_std'] else 'no'}; PRDP at or below "
               f"its converged twin in {v['prdp_at_or_below_converged']} of {v['runs']} runs")
     _write_json(table, args.json)

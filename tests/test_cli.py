@@ -258,7 +258,7 @@ def test_report_combines_seeds_with_mean_and_spread(tmp_path, capsys):
     assert table["savings, paper definition"]["n"] == 2
     assert table["savings, paper definition"]["mean"] == pytest.approx(sum(savings) / 2)
     printed = capsys.readouterr().out
-    assert "heat-1d (2 runs)" in printed and "inside the converged runs' range" in printed
+    assert "heat-1d (2 runs)" in printed and "against the converged runs' range" in printed
     assert "accuracy" in table and table["accuracy"]["runs"] == 2
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
 
@@ -286,7 +286,23 @@ def test_report_pairs_seeds_and_judges_accuracy_against_the_converged_spread():
     # PRDP mean 3.2: above the range (max 3) and beyond mean + std (2 + 1)
     worse = accuracy_verdict([_summary(3.2, 1.0), _summary(3.2, 2.0), _summary(3.2, 3.0)])
     assert not worse["inside_converged_range"] and not worse["inside_converged_mean_pm_std"]
-    assert worse["prdp_at_or_below_converged"] == 0
+    assert worse["prdp_at_or_below_converged"] == 0 and worse["position"] == "above"
+    better = accuracy_verdict([_summary(0.5, 1.0), _summary(0.5, 2.0)])  # lower error reads as good
+    assert better["position"] == "below" and verdict["position"] == "inside"
+
+
+def test_headline_puts_accuracy_first_and_never_a_negative_saving():
+    from fem_prdp.cases.report import headline
+
+    worse = headline(_summary(1.9, 1.0) | {"iteration_savings_vs_converged_run": 0.96,
+                                          "wall_savings_vs_converged_run": -0.54})
+    assert worse.startswith("PRDP ended LESS ACCURATE than the converged run (final validation error 1.900e+00 "
+                            "vs 1.000e+00, 1.90x")
+    assert worse.index("LESS ACCURATE") < worse.index("96% fewer") and "54% more wall time" in worse
+    assert "-" not in worse.split("saved:")[1]
+    good = headline(_summary(0.9, 1.0))
+    assert good.startswith("PRDP vs converged: as accurate or better (final validation error 9.000e-01 vs "
+                           "1.000e+00, 0.90x); 80% fewer solver iterations, 10% less wall time")
 
 
 @pytest.mark.parametrize("case", ["burgers-2d", "navier-stokes"])

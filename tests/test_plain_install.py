@@ -21,7 +21,7 @@ def test_mlp_case_runs_without_pyg_and_gnn_names_the_extra(tmp_path):
     base = ["run", "heat-1d", "--quick", "--epochs", "2", "--output", str(tmp_path), "--no-progress"]
     ok = _run(base)
     assert ok.returncode == 0, ok.stderr[-2000:]
-    assert "fewer solver iterations" in ok.stdout
+    assert "fewer solver iterations" in ok.stdout and "final validation error" in ok.stdout
     gnn = _run([*base, "--model", "gnn", "--fresh"])
     assert gnn.returncode == 2
     assert gnn.stderr.strip().splitlines() == [

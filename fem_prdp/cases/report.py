@@ -9,7 +9,7 @@ import math
 import statistics
 from pathlib import Path
 
-__all__ = ["collect_summaries", "combine", "accuracy_verdict"]
+__all__ = ["collect_summaries", "combine", "accuracy_verdict", "headline"]
 
 _RATIO = "final val nMSE ratio PRDP / converged"
 _FIELDS = {
@@ -63,7 +63,25 @@ def accuracy_verdict(summaries: list[dict]) -> dict:
     conv = [s["converged"]["final_val_metric"] for s in summaries]
     mean, conv_mean = statistics.fmean(prdp), statistics.fmean(conv)
     conv_std = statistics.stdev(conv) if len(conv) > 1 else 0.0
+    position = "below" if mean < min(conv) else "above" if mean > max(conv) else "inside"
     return {"runs": len(prdp), "prdp_mean": mean, "converged_min": min(conv), "converged_max": max(conv),
+            "position": position,  # of PRDP's mean against the converged range: below = better
             "inside_converged_range": min(conv) <= mean <= max(conv),
             "inside_converged_mean_pm_std": abs(mean - conv_mean) <= conv_std,
             "prdp_at_or_below_converged": sum(p <= c for p, c in zip(prdp, conv, strict=True))}
+
+
+def headline(summary: dict) -> str:
+    """One run's verdict, accuracy first: PRDP's final validation error against the converged
+    run's (ratio), then the savings. When PRDP ends less accurate the line says so before
+    any savings; a slower PRDP run reads "more wall time", never a negative saving."""
+    p, c = summary["prdp"]["final_val_metric"], summary["converged"]["final_val_metric"]
+    ratio = p / c if c > 0 else float("inf")
+    iters, wall = summary["iteration_savings_vs_converged_run"], summary["wall_savings_vs_converged_run"]
+    saved = "n/a" if iters is None else f"{100 * iters:.0f}% fewer solver iterations"
+    saved += f", {100 * wall:.0f}% less wall time" if wall >= 0 else f", {-100 * wall:.0f}% more wall time"
+    errors = f"final validation error {p:.3e} vs {c:.3e}, {ratio:.2f}x"
+    if ratio <= 1:
+        return f"PRDP vs converged: as accurate or better ({errors}); {saved}"
+    return (f"PRDP ended LESS ACCURATE than the converged run ({errors}; one seed has no spread to judge "
+            f"noise by: --seeds 3, then fem-prdp report); at that accuracy it saved: {saved}")
