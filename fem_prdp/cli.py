@@ -1,4 +1,4 @@
-"""`fem-prdp` command line: mesh | verify | bench | demo.
+"""`fem-prdp` command line: run | report | mesh | verify | bench | demo.
 
 Every user error (bad file, unknown kind, bad option) exits with status 2 and one line
 `fem-prdp: error: ...`, never a traceback.
@@ -117,6 +117,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
             torch.cuda.set_device(args.device)
     main_rank = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+    if args.epochs is not None and args.epochs < 1:
+        raise CLIError(f"--epochs {args.epochs}: train at least one epoch (--epochs 1 or more)")
+    if args.seeds < 1:
+        raise CLIError(f"--seeds {args.seeds}: run at least one seed (--seeds 1 or more)")
+    if args.mesh is not None and args.h is not None and os.path.exists(args.mesh):
+        raise CLIError(f"--h {args.h:g}: {args.mesh} is a mesh file, whose element size is fixed; drop --h "
+                       "(or give a generator name to --mesh)")
     profile = "quick" if args.quick else args.profile
     fixed_k = None if args.fixed_k is None else tuple(int(k) for k in args.fixed_k.split(",") if k)
     try:
@@ -345,14 +352,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .mesh import GENERATORS
+    # Names and descriptions from the catalog: --help imports neither torch nor the layers.
+    from ._catalog import CASES, MESH_KINDS
 
-    p = argparse.ArgumentParser(prog="fem-prdp", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="fem-prdp", description="Differentiable finite-element physics, trained with PRDP.",
+        epilog="main job: fem-prdp run heat-2d (bash scripts/main.sh); cases:\n"
+               + "\n".join(f"  {name:<24} {text}" for name, text in CASES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,mesh,verify,bench,demo}")
 
     mesh = sub.add_parser("mesh", help="generate, inspect, convert and plot meshes")
     msub = mesh.add_subparsers(dest="mesh_cmd", required=True)
-    kinds = "\n".join(f"  {k:<26} {v[2]} (default h {v[1]:g})" for k, v in GENERATORS.items())
+    kinds = "\n".join(f"  {k:<26} {text} (default h {h:g})" for k, (h, text) in MESH_KINDS.items())
     gen = msub.add_parser(
         "generate",
         help="generate a mesh",
@@ -395,8 +407,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     # Case names are checked by case_config (importing the cases here would slow every command).
-    run = sub.add_parser("run", help="train a case with PRDP and the converged baseline")
-    run.add_argument("case", help="poisson-inverse[-2d], heat-1d|2d|3d, burgers[-2d], navier-stokes")
+    run = sub.add_parser("run", help="train a case with PRDP and the converged baseline (main job: run heat-2d)",
+                         epilog="cases:\n" + "\n".join(f"  {name:<24} {text}" for name, text in CASES.items()),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("case", help="one of: " + ", ".join(CASES))
     run.add_argument("--profile", default="default",
                      help="default (minutes on 2 cores), quick (CI-sized), paper (the authors' settings)")
     run.add_argument("--quick", action="store_true", help="same as --profile quick")
@@ -420,7 +434,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", default=None)
     report.set_defaults(func=_cmd_report)
 
-    demo = sub.add_parser("demo", help="main job: generate, save, inspect and plot a mesh")
+    demo = sub.add_parser("demo", help="generate, save, inspect and plot the DFG channel mesh")
     demo.add_argument("--output", default="results/demo")
     demo.add_argument("--h", type=float, default=0.03)
     demo.set_defaults(func=_cmd_demo)
@@ -428,16 +442,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._extras import MissingExtraError
-    from .mesh import MeshError
+    from ._extras import MissingExtraError  # light: the layers load only when a command runs
 
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MeshError, CLIError, FileNotFoundError, ValueError, MissingExtraError) as exc:
+    except (CLIError, FileNotFoundError, ValueError, MissingExtraError) as exc:  # MeshError is a ValueError
         msg = str(exc).replace("\n", "\n  ")
         print(f"fem-prdp: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # training runs raise RunInterrupted, saying where they stopped
+        message = str(exc) or "interrupted; run the same command again to resume"
+        print(f"\nfem-prdp: {message}", file=sys.stderr)
+        return 130
     except RuntimeError as exc:
         from .learn import TrainingError
 

@@ -48,9 +48,19 @@ def test_mesh_info_prints_boundaries_and_quality(tmp_path, capsys):
         (["mesh", "generate", "donut", "-o", "x.msh"], "unknown mesh kind 'donut'; known kinds"),
         (["mesh", "info", "missing.msh"], "no such file"),
         (["mesh", "generate", "cavity", "-o", "x.stl"], "unsupported file type .stl"),
+        (["run", "heat-1d", "--epochs", "0"], "--epochs 0: train at least one epoch"),
+        (["run", "heat-1d", "--epochs", "-3"], "--epochs -3: train at least one epoch"),
+        (["run", "heat-1d", "--seeds", "0"], "--seeds 0: run at least one seed"),
+        (["run", "heat-2d", "--quick", "--mesh", "meshs/plate.msh"], "--mesh meshs/plate.msh: no such file"),
+        (["run", "heat-2d", "--quick", "--mesh", "plate.msh", "--h", "0.1"], "--h 0.1: plate.msh is a mesh file"),
+        (["mesh", "info", "curve_only.msh"], "physical groups for its boundary but none for the domain"),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, args, needle):
+    import fem_prdp.mesh as M
+
+    M.write_mesh(M.uniform_rectangle(3), tmp_path / "plate.msh")
+    _curve_only_msh(tmp_path / "curve_only.msh")
     proc = subprocess.run(
         [sys.executable, "-m", "fem_prdp.cli", *args],
         capture_output=True,
@@ -60,6 +70,57 @@ def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, args, needle):
     )
     assert proc.returncode == 2
     assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def _curve_only_msh(path):
+    """A .msh whose only physical group is a curve: gmsh saves the lines, not the triangles."""
+    from fem_prdp.mesh.gmsh_session import gmsh_session
+
+    with gmsh_session() as gmsh:
+        gmsh.model.add("curve_only")
+        gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
+        gmsh.model.occ.synchronize()
+        gmsh.model.addPhysicalGroup(1, [t for _, t in gmsh.model.getEntities(1)], name="walls")
+        gmsh.model.mesh.generate(2)
+        gmsh.write(str(path))
+
+
+def test_help_lists_every_command_and_case_without_importing_torch():
+    from fem_prdp._catalog import CASES as NAMES
+    from fem_prdp._catalog import MESH_KINDS
+    from fem_prdp.cases import CASES
+    from fem_prdp.mesh import GENERATORS
+
+    assert list(NAMES) == list(CASES) and list(MESH_KINDS) == list(GENERATORS)
+    code = ("import sys\nfrom fem_prdp.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'LIGHT')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().endswith("LIGHT")  # lazy imports: --help starts at Python speed
+    for command in ("run", "report", "mesh", "verify", "bench", "demo"):
+        assert command in proc.stdout
+    for case in CASES:
+        assert f"  {case} " in proc.stdout
+    assert "main job: fem-prdp run heat-2d" in proc.stdout
+
+
+def test_ctrl_c_during_training_says_where_and_how_to_resume(tmp_path, capsys, monkeypatch):
+    from fem_prdp.learn import Trainer
+
+    fit = Trainer.fit
+
+    def interrupted_fit(self, epochs):
+        if epochs == 3:
+            raise KeyboardInterrupt
+        return fit(self, epochs)
+
+    monkeypatch.setattr(Trainer, "fit", interrupted_fit)
+    args = ["run", "heat-1d", "--quick", "--epochs", "4", "--output", str(tmp_path), "--no-progress"]
+    assert main(args) == 130
+    assert "interrupted at epoch 2 of 4; run the same command again to resume" in capsys.readouterr().err
+    monkeypatch.setattr(Trainer, "fit", fit)
+    assert main(args) == 0
+    assert "resumed at epoch 2 of 4" in capsys.readouterr().out
 
 
 def test_bad_file_is_one_line_not_a_traceback(tmp_path):

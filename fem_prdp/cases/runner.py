@@ -28,15 +28,23 @@ from tqdm.auto import tqdm
 from .._io import atomic_path
 from ..learn import FieldMLP, Trainer, mesh_to_graph, space_to_graph
 from ..linalg import native
-from ..mesh import Mesh, generate, read_mesh, write_mesh
+from ..mesh import Mesh, MeshError, generate, read_mesh, write_mesh
 from ..prdp import Converged, FixedK, PRDPController, savings_report
 
-__all__ = ["CaseConfig", "Experiment", "run_experiment", "load_mesh", "field_model", "data_key"]
+__all__ = ["CaseConfig", "Experiment", "RunInterrupted", "run_experiment", "load_mesh", "field_model", "data_key"]
 
 # Settings that shape training only: changing them must not regenerate a case's data.
 _TRAINING_ONLY = ("epochs", "batch_size", "lr", "lr_decay", "lr_decay_steps", "model", "width", "depth",
                   "gnn_width", "gnn_steps", "residual", "k_min", "k_step", "plateau_threshold", "ema_window",
                   "initial_checkpoint", "fixed_k", "device")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: every run's checkpoint holds its last completed epoch."""
+
+    def __init__(self, epoch: int, epochs: int):
+        super().__init__(f"interrupted at epoch {epoch} of {epochs}; run the same command again to resume")
+        self.epoch, self.epochs = epoch, epochs
 
 
 @dataclass
@@ -105,7 +113,12 @@ def data_key(cfg: CaseConfig, mesh: Mesh, **extra) -> dict:
 
 def load_mesh(spec: str, h: float) -> Mesh:
     """A mesh file path or a generator name with mesh size h."""
-    return read_mesh(spec) if os.path.exists(spec) else generate(spec, h)
+    if os.path.exists(spec):
+        return read_mesh(spec)
+    if Path(spec).suffix or os.sep in spec:  # meant as a file: say so, not "unknown mesh kind"
+        raise MeshError(f"--mesh {spec}: no such file; give an existing .msh, .vtu or .xdmf file, or a generator "
+                        "name (fem-prdp mesh generate --help lists them)")
+    return generate(spec, h)
 
 
 def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int, space=None) -> torch.nn.Module:
@@ -200,7 +213,10 @@ def run_experiment(case: str, cfg: CaseConfig, exp: Experiment, out_dir: str | o
         announce(f"{out}: already complete: stored results (use --fresh to re-run)")
     elif announce is not None and done > 0:
         announce(f"{out}: resumed at epoch {done} of {cfg.epochs}")
-    _train_interleaved(trainers, cfg.epochs, progress)
+    try:
+        _train_interleaved(trainers, cfg.epochs, progress)
+    except KeyboardInterrupt:
+        raise RunInterrupted(min(t.epoch for t in trainers.values()), cfg.epochs) from None
     # resumed runs count every epoch once
     runs = {name: _run_summary(t, sum(h["epoch_s"] for h in t.history), exp) for name, t in trainers.items()}
     prdp, base = runs["prdp"], runs["converged"]

@@ -126,6 +126,14 @@ def from_meshio(raw: meshio.Mesh, source: str = "<meshio>") -> Mesh:
     if points.shape[1] > top:
         extra = np.abs(points[:, top:]).max()
         scale = max(np.abs(points).max(), 1.0)
+        if extra > 1e-12 * scale and "gmsh:physical" in raw.cell_data:
+            # gmsh saves only the elements of physical groups: a curve group alone leaves lines
+            raise MeshError(
+                f"{source}: only {top}D elements were saved, but the points span more dimensions: the file has "
+                f"physical groups for its boundary but none for the domain itself; add one in gmsh (e.g. "
+                f'Physical Surface("domain") = {{...}}; in a .geo file, or gmsh.model.addPhysicalGroup(2, ...)) '
+                "and mesh again, or set Mesh.SaveAll = 1"
+            )
         if extra > 1e-12 * scale:
             raise MeshError(
                 f"{source}: mixed dimensions: {top}D cells in {points.shape[1]}D space with "
