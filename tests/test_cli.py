@@ -127,7 +127,8 @@ def test_bad_file_is_one_line_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.msh"
     bad.write_text("garbage")
     proc = run("mesh", "info", str(bad))
-    assert proc.returncode == 2 and "not a readable mesh file" in proc.stderr
+    assert proc.returncode == 2 and "not a readable .msh mesh file" in proc.stderr
+    assert proc.stderr.startswith("fem-prdp: error:") and len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
 
 
@@ -388,3 +389,15 @@ def test_run_set_overrides_any_setting_with_its_type(tmp_path, capsys):
                          ("k_min", "write KEY=VALUE"), ("residual=maybe", "not a valid bool")):
         assert main(["run", "heat-1d", "--quick", "--set", bad, "--output", str(tmp_path)]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_console_stays_quiet_on_generate_plot_and_bad_files(tmp_path):
+    """No stray gmsh/meshio blank lines, no VTK X-server warning, our message first and alone."""
+    gen = run("mesh", "generate", "rectangle", "--h", "0.3", "-o", str(tmp_path / "r.msh"))
+    assert gen.returncode == 0 and gen.stdout.startswith("wrote ") and gen.stderr == ""
+    assert len(gen.stdout.splitlines()) == 1
+    plot = run("mesh", "plot", str(tmp_path / "r.msh"), "-o", str(tmp_path / "r.png"))
+    assert plot.returncode == 0 and plot.stderr == "", plot.stderr
+    (tmp_path / "bad.msh").write_text("garbage")
+    bad = run("mesh", "info", str(tmp_path / "bad.msh"))
+    assert bad.stdout == "" and bad.stderr.startswith("fem-prdp: error:") and len(bad.stderr.splitlines()) == 1

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars everywhere: tqdm.auto warns in kernels without ipywidgets
 
 from .._io import atomic_path
 from ..learn import FieldMLP, Trainer, mesh_to_graph, space_to_graph

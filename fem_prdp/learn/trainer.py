@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars everywhere: tqdm.auto warns in kernels without ipywidgets
 
 from .._fingerprint import content_fingerprint, describe_differences
 from .._io import atomic_path

@@ -13,10 +13,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import meshio
-
 from .gmsh_session import gmsh_session
-from .io import from_meshio
+from .io import from_meshio, quiet_meshio_read
 from .mesh import Mesh, MeshError
 from .validate import repair, validate
 
@@ -80,7 +78,7 @@ def _build(name: str, dim: int, h: float, rules: list[Rule], make: Callable) -> 
         gmsh.model.mesh.generate(dim)
         path = Path(tmp) / f"{name}.msh"
         gmsh.write(str(path))
-        raw = meshio.read(path)
+        raw = quiet_meshio_read(path)
     mesh, _ = repair(from_meshio(raw, source=f"{name}(h={h:g})"))  # gmsh orientation varies
     return validate(mesh)
 

@@ -9,6 +9,8 @@ name of the tag array: `gmsh:physical` tags plus a `fem_prdp:groups=...` marker 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -73,19 +75,25 @@ def read_mesh(path: str | os.PathLike, *, repair: bool = False, require_boundari
     if not path.is_file():
         raise MeshError(f"read_mesh: no such file {path}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = meshio.read(path, file_format=_MESHIO_FORMAT[suffix])
+        raw = quiet_meshio_read(path, _MESHIO_FORMAT[suffix])
     except (Exception, SystemExit) as exc:  # meshio raises many types (even exits) on garbage
-        raise MeshError(
-            f"read_mesh: {path} is not a readable mesh file ({type(exc).__name__}: {exc})"
-        ) from None
+        detail = "" if isinstance(exc, SystemExit) else f" ({type(exc).__name__}: {exc})"
+        raise MeshError(f"read_mesh: {path} is not a readable {suffix} mesh file{detail}") from None
     mesh = from_meshio(raw, source=str(path))
     if repair:
         mesh, report = repair_mesh(mesh)
         if report:
             warnings.warn(f"read_mesh({path}): repaired: {'; '.join(report)}", stacklevel=2)
     return validate(mesh, require_boundaries=require_boundaries)
+
+
+def quiet_meshio_read(path: Path, file_format: str | None = None) -> meshio.Mesh:
+    """`meshio.read` without its console output (a blank line per gmsh file, "Error: ..."
+    lines before it gives up) and warnings: our own message is the one a user sees."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return meshio.read(path, file_format=file_format)
 
 
 def _groups_from_marker(cell_data: dict) -> dict[str, list[int]]:
@@ -126,7 +134,8 @@ def from_meshio(raw: meshio.Mesh, source: str = "<meshio>") -> Mesh:
     if points.shape[1] > top:
         extra = np.abs(points[:, top:]).max()
         scale = max(np.abs(points).max(), 1.0)
-        if extra > 1e-12 * scale and "gmsh:physical" in raw.cell_data:
+        group_dims = {int(np.asarray(v).ravel()[1]) for v in raw.field_data.values() if np.asarray(v).size >= 2}
+        if extra > 1e-12 * scale and group_dims and (top - 1) not in group_dims:
             # gmsh saves only the elements of physical groups: a curve group alone leaves lines
             raise MeshError(
                 f"{source}: only {top}D elements were saved, but the points span more dimensions: the file has "

@@ -27,7 +27,7 @@ def plot_mesh(
     2D meshes are viewed from above; 3D meshes from an oblique camera with a clip through the
     middle so the interior field is visible.
     """
-    import pyvista as pv
+    pv = _pyvista()
 
     extra_points, extra_cells = {}, {}
     if field is not None:
@@ -76,7 +76,7 @@ def mesh_figure(mesh: Mesh, window_size: tuple[int, int] = (700, 450), title: st
     listed in a legend. `.show()` it in a notebook (inline with
     `pyvista.set_jupyter_backend("static")`) or `.screenshot(path)` it."""
     import matplotlib
-    import pyvista as pv
+    pv = _pyvista()
 
     plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
     plotter.set_background("white")
@@ -100,7 +100,7 @@ def fields_figure(mesh: Mesh, fields: dict, window_size: tuple[int, int] | None 
     """A pyvista `Plotter` (off-screen) with one panel per field ({title: nodal [n_nodes]
     or cell [n_cells] values}), all on one colour scale (one colour bar), so a prediction
     reads directly against its reference."""
-    import pyvista as pv
+    pv = _pyvista()
 
     values = {name: _as_numpy(field) for name, field in fields.items()}
     lo = min(float(v.min()) for v in values.values())
@@ -118,6 +118,18 @@ def fields_figure(mesh: Mesh, fields: dict, window_size: tuple[int, int] | None 
         plotter.add_text(name, font_size=9, color="black")
         _camera(plotter, mesh)
     return plotter
+
+
+def _pyvista():
+    """pyvista set up for rendering without a display: off-screen, and VTK's log limited to
+    errors (it warns "bad X server connection" on every first render on a headless
+    machine, although off-screen rendering works)."""
+    import pyvista as pv
+    from vtkmodules.vtkCommonCore import vtkLogger
+
+    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
+    pv.OFF_SCREEN = True
+    return pv
 
 
 def _as_numpy(field):

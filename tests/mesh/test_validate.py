@@ -97,7 +97,7 @@ def test_quads_are_rejected_with_a_fix(tmp_path):
 def test_a_file_that_is_not_a_mesh_is_reported(tmp_path):
     path = tmp_path / "notes.msh"
     path.write_text("this is not a mesh\n")
-    with pytest.raises(M.MeshError, match=r"(?s)notes\.msh is not a readable mesh file"):
+    with pytest.raises(M.MeshError, match=r"(?s)notes\.msh is not a readable \.msh mesh file"):
         M.read_mesh(path)
     with pytest.raises(M.MeshError, match="(?s)no such file"):
         M.read_mesh(tmp_path / "missing.msh")
