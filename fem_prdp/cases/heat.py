@@ -13,6 +13,7 @@ from ..learn import (
     EmulatorTask,
     MultiMeshEmulatorTask,
     cached,
+    content_fingerprint,
     mesh_to_graph,
     random_fields,
     reference_trajectories,
@@ -122,7 +123,7 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
     notes = {"solver": f"{cfg.solver} + {cfg.precond}, {cfg.grad} gradients",
              "train_meshes": [repr(m) for m in meshes[:-1]], "unseen_mesh": repr(meshes[-1])}
     return Experiment(meshes[-1], meshes[-1].n_nodes, torch.arange(len(trajectories)), n_train, make_task,
-                      fields=fields, notes=notes)
+                      fields=fields, notes=notes, data_content=content_fingerprint([t for _, t in trajectories]))
 
 
 # heat-1d follows the paper's 1D setting (30 interior FD nodes via lumped P1 on the uniform

@@ -90,6 +90,8 @@ class Experiment:
         fields: (task, validation samples) -> {name: nodal tensor [n_nodes]} for `.vtu`.
         extra: task -> extra summary entries for each trained run (e.g. parameter error).
         notes: fixed facts for the summary (solver, state size, ...).
+        data_content: a content fingerprint of the samples when `data` only indexes them
+            (checkpoints must not resume on other samples behind the same indices).
     """
 
     mesh: Mesh
@@ -100,6 +102,7 @@ class Experiment:
     fields: Callable[[object, torch.Tensor], dict] | None = None
     extra: Callable[[object], dict] | None = None
     notes: dict = field(default_factory=dict)
+    data_content: str | None = None  # fingerprint of what `data` stands for, when it holds indices
 
 
 def data_key(cfg: CaseConfig, mesh: Mesh, **extra) -> dict:
@@ -149,7 +152,10 @@ def _trainer(cfg: CaseConfig, exp: Experiment, controller, folder: Path, case: s
         scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_steps, gamma=cfg.lr_decay)
     # Everything that shapes the run but the number of epochs (more epochs resume) and the
     # device (a run may move); the trainer adds the model, task, optimizer and data content.
-    settings = {"case": case, **{k: v for k, v in asdict(cfg).items() if k not in ("epochs", "device")}}
+    # Fixed-K baselines are runs of their own: adding one must not orphan the others.
+    settings = {"case": case, **{k: v for k, v in asdict(cfg).items() if k not in ("epochs", "device", "fixed_k")}}
+    if exp.data_content is not None:
+        settings["data_content"] = exp.data_content
     return Trainer(task, opt, controller, exp.data[: exp.n_train], exp.data[exp.n_train:], cfg.batch_size,
                    checkpoint_dir=folder, scheduler=scheduler, seed=cfg.seed, progress=False,
                    fingerprint=json.loads(json.dumps(settings, default=str)))
