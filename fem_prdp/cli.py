@@ -325,7 +325,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .linalg.bench import bench_solvers
 
     result = bench_solvers(quick=args.quick, repeats=args.repeats)
-    kernels = "fused native kernels" if result["fused_native_kernels"] else "torch kernels (no native build)"
+    kernels = result["kernels"]
     print(
         f"Jacobi-PCG, {result['iterations']} iterations, {result['torch_threads']} threads, {kernels}; medians"
     )

@@ -174,7 +174,7 @@ def _train_interleaved(trainers: dict[str, Trainer], epochs: int, progress: bool
     # the collector only what training allocates.
     gc.collect()
     gc.freeze()
-    native.available()  # builds the fused kernels now (seconds, once per machine), not in a timed epoch
+    native.available()  # loads the fused kernels now, not inside a timed epoch
     try:
         _alternate_epochs(trainers, epochs, progress and rank == 0)
     finally:

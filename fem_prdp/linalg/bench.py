@@ -146,6 +146,7 @@ def bench_solvers(quick: bool = False, repeats: int = 5) -> dict:
     out = {
         "device": "cpu",
         "fused_native_kernels": native.available(),
+        "kernels": native.status(),
         "torch_threads": torch.get_num_threads(),
         "iterations": iters,
         "matrices": [],

@@ -12,10 +12,13 @@ matrix, B vectors in torch's [B, n] layout) where it would otherwise call MKL on
 vector. Everything else keeps the torch path, which is also the reference the tests
 compare against.
 
-The library is compiled at first use with the system C compiler into a cache folder
-(`$FEM_PRDP_CACHE`, default `~/.cache/fem_prdp`) and reused while the source, flags and CPU
-are unchanged. No compiler, a failed build, or `FEM_PRDP_NATIVE=0` in the environment
-selects the torch path (a failed build warns once, with the compiler's message).
+The library is compiled when the package is installed (setup.py: portable -O3 with
+OpenMP, -march=native opt-in with `FEM_PRDP_NATIVE_TUNE=1`), never at run time, and loaded
+here with ctypes; it links the OpenMP runtime torch has already loaded, so both share one
+thread pool. It is used only when its embedded source hash equals that of the installed
+sources (the declarations below are written against them). Otherwise, on the GPU, or with
+`FEM_PRDP_NATIVE=0`, the torch loops run; `status()` gives the reason in one line, and
+`SolveInfo.loop` records which loop each solve ran.
 """
 
 from __future__ import annotations
@@ -23,23 +26,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import importlib.machinery
 import os
-import platform
-import shutil
-import subprocess
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .._io import atomic_path
-
-__all__ = ["available", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows"]
+__all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
-_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
 _enabled = os.environ.get("FEM_PRDP_NATIVE", "1") != "0"
 
@@ -59,61 +56,64 @@ _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None
 _MAX_BATCH = 256
 
 
-def _cpu_signature() -> str:
-    """What -march=native depends on: the CPU model and its feature flags."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    keep = [line for line in text.splitlines() if line.startswith(("model name", "flags"))]
-    return "\n".join(sorted(set(keep)))
+def _source_hash() -> str:
+    """The digest setup.py embeds in the library (the same bytes, the same recipe)."""
+    digest = hashlib.sha256()
+    for path in _SOURCES:
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
+    return digest.hexdigest()[:16]
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("FEM_PRDP_CACHE", Path.home() / ".cache" / "fem_prdp")) / "native"
-
-
-def _build(compiler: str, target: Path) -> None:
-    """Compile (atomically: concurrent processes never load a half-written library)."""
-    with atomic_path(target) as tmp:
-        subprocess.run(
-            [compiler, *_FLAGS, "-o", str(tmp), str(_SOURCES[0])],
-            check=True, capture_output=True, text=True, timeout=300,
-        )
+def _library_file() -> Path | None:
+    here = Path(__file__).parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = here / f"_csr_kernels{suffix}"
+        if candidate.exists():
+            return candidate
+    return None
 
 
 @lru_cache(maxsize=1)
-def _library() -> ctypes.CDLL | None:
-    compiler = shutil.which(os.environ.get("CC", "gcc"))
-    if compiler is None:
-        return None
-    digest = hashlib.sha256()
-    for part in [*(p.read_bytes() for p in _SOURCES), " ".join(_FLAGS).encode(), compiler.encode(),
-                 _cpu_signature().encode()]:
-        digest.update(part)
-    target = _cache_dir() / f"csr_kernels_{digest.hexdigest()[:16]}.so"
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    """(library, "") or (None, why the torch loops run instead)."""
+    path = _library_file()
+    if path is None:
+        return None, ("the fused CPU kernels were not built when fem_prdp was installed (no C compiler then); "
+                      "reinstall with one to use them (pip install --force-reinstall --no-deps .)")
     try:
-        if not target.exists():
-            _build(compiler, target)
-        lib = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError) as err:
-        detail = getattr(err, "stderr", "") or str(err)
-        warnings.warn(
-            f"fem_prdp: could not build the fused CPU kernels ({detail.strip()[:500]}); "
-            "using torch's kernels (correct, slower). Set FEM_PRDP_NATIVE=0 to skip the attempt.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
+        lib = ctypes.CDLL(str(path))
+        built_from = lib.fem_prdp_kernels_source_hash
+        built_from.restype = ctypes.c_char_p
+        built_from = built_from().decode()
+    except (OSError, AttributeError) as err:
+        return None, f"the fused CPU kernels in {path.name} could not be loaded ({err}); reinstall fem_prdp"
+    if built_from != _source_hash():
+        return None, (f"the fused CPU kernels in {path.name} were built from other sources than these "
+                      "(an edited checkout?); reinstall to rebuild them (pip install -e .)")
     for name, argtypes in _ARGTYPES.items():
         for suffix in _SUFFIX.values():
             fn = getattr(lib, f"{name}_{suffix}")
             fn.argtypes, fn.restype = argtypes, _RESTYPES[name]
-    return lib
+    return lib, ""
+
+
+def _library() -> ctypes.CDLL | None:
+    return _load()[0]
+
+
+def status() -> str:
+    """One line: which loops solves take on the CPU here, and why."""
+    if not _enabled:
+        return "torch loops: the fused kernels are switched off (FEM_PRDP_NATIVE=0)"
+    lib, reason = _load()
+    if lib is None:
+        return f"torch loops: {reason}"
+    threads = "OpenMP, torch's thread pool" if lib.fem_prdp_kernels_openmp() else "single-threaded (no OpenMP)"
+    return f"fused native kernels ({threads}; built at install)"
 
 
 def available() -> bool:
-    """True when the fused kernels are enabled and built (builds them on first call)."""
+    """True when the fused kernels are enabled and installed (loads them on first call)."""
     return _enabled and _library() is not None
 
 

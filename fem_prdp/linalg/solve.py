@@ -26,7 +26,7 @@ __all__ = ["solve"]
 _GRAD_MODES = ("implicit", "unrolled")
 
 
-def _info(state, x, b, matvec, solver: KrylovSolver, seconds: float) -> SolveInfo:
+def _info(state, x, b, matvec, solver: KrylovSolver, seconds: float, loop: str) -> SolveInfo:
     with torch.no_grad():
         res = (b - matvec(x.detach())).norm(dim=-1)
     statuses = tuple(SolveStatus(int(s)) for s in state.status.tolist())
@@ -40,6 +40,7 @@ def _info(state, x, b, matvec, solver: KrylovSolver, seconds: float) -> SolveInf
         method=solver.name,
         max_iters=solver.max_iters,
         seconds=seconds,
+        loop=loop,
     )
 
 
@@ -89,7 +90,7 @@ def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Ten
     t0 = time.perf_counter()
     fused = _fused(pattern, values, b, x0, solver, precond)
     x, state = fused if fused is not None else solver.run(matvec, precond, b, x0)
-    return x, _info(state, x, b, matvec, solver, time.perf_counter() - t0)
+    return x, _info(state, x, b, matvec, solver, time.perf_counter() - t0, "torch" if fused is None else "fused")
 
 
 # Derivation (x = A^-1 b, loss L(x)):

@@ -3,10 +3,8 @@ replace (same iterates, statuses, counts and histories), their stopping reasons,
 gradient, the multi-vector product, and the fallback when no kernel can be built."""
 
 import os
-import shutil
 import subprocess
 import sys
-import warnings
 
 import pytest
 import torch
@@ -24,7 +22,7 @@ from fem_prdp.linalg import (
 )
 from fem_prdp.linalg.stencils import laplacian
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler to build the kernels")
+pytestmark = pytest.mark.skipif(not native.available(), reason=native.status())
 
 
 def _both(A, b, solver, precond, x0=None):
@@ -144,27 +142,50 @@ def test_unrolled_and_other_methods_keep_the_torch_path(monkeypatch):
     solve(A, b, GMRES(rtol=1e-8, max_iters=20), Jacobi(A))
 
 
-def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
-    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
-    monkeypatch.setenv("FEM_PRDP_CACHE", str(tmp_path))
-    native._library.cache_clear()
+def test_a_missing_or_stale_library_falls_back_and_says_why(monkeypatch, tmp_path):
+    """No library (installed without a compiler), or one built from other sources: the
+    torch loops run, `status()` says why in one line, and `SolveInfo.loop` records it."""
+    A = _spd(6)
+    b = torch.ones(A.shape[0], dtype=torch.float64)
+    assert solve(A, b, CG(rtol=1e-10), Jacobi(A))[1].loop == "fused"
+    assert native.status().startswith("fused native kernels")
     try:
-        with pytest.warns(RuntimeWarning, match="could not build the fused CPU kernels"):
-            assert not native.available()
-        A = _spd(6)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # no second warning
-            x, info = solve(A, torch.ones(A.shape[0], dtype=torch.float64), CG(rtol=1e-10), Jacobi(A))
-        assert info.status == SolveStatus.CONVERGED
+        monkeypatch.setattr(native, "_library_file", lambda: None)
+        native._load.cache_clear()
+        assert not native.available() and "were not built when fem_prdp was installed" in native.status()
+        x, info = solve(A, b, CG(rtol=1e-10), Jacobi(A))
+        assert info.status == SolveStatus.CONVERGED and info.loop == "torch"
+        monkeypatch.undo()
+        monkeypatch.setattr(native, "_source_hash", lambda: "0" * 16)  # sources edited after the build
+        native._load.cache_clear()
+        assert not native.available() and "built from other sources" in native.status()
     finally:
-        native._library.cache_clear()
+        monkeypatch.undo()
+        native._load.cache_clear()
+    assert native.available()
 
 
 def test_the_environment_switch_turns_the_kernels_off():
-    code = "from fem_prdp.linalg import native; print(native.available())"
+    code = "from fem_prdp.linalg import native; print(native.available()); print(native.status())"
     env = {**os.environ, "FEM_PRDP_NATIVE": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.splitlines() == ["False", "torch loops: the fused kernels are switched off (FEM_PRDP_NATIVE=0)"]
+
+
+def test_no_compiler_is_needed_at_run_time(monkeypatch):
+    """The library is the installed one: loading it runs no compiler."""
+    import subprocess as sp
+
+    def no_compiler(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(sp, "run", no_compiler)
+    monkeypatch.setattr(sp, "Popen", no_compiler)
+    native._load.cache_clear()
+    try:
+        assert native.available()
+    finally:
+        native._load.cache_clear()
 
 
 def test_strided_inputs_and_thread_counts():
@@ -237,3 +258,21 @@ def test_a_capped_cg_run_past_round_off_converges_instead_of_reporting_indefinit
     indefinite = A.with_values(-A.values)
     for (_, info) in _both(indefinite, b, CG(rtol=0.0, max_iters=5), IdentityPreconditioner()):
         assert info.status == SolveStatus.INDEFINITE
+
+
+def test_the_ctypes_declarations_match_the_c_prototypes():
+    """native.py's argument and result types, parsed against the exported C prototypes (a
+    mismatch would corrupt memory instead of raising)."""
+    import ctypes
+    import re
+
+    text = native._SOURCES[1].read_text()
+    kinds = {ctypes.c_void_p: "pointer", ctypes.c_int64: "int64_t", ctypes.c_int: "int", ctypes.c_double: "double"}
+    for name, argtypes in native._ARGTYPES.items():
+        match = re.search(rf"EXPORT (\w+) F\({name}\)\((.*?)\)\s*{{", text, flags=re.S)
+        assert match, f"{name} is not exported"
+        returns, params = match.group(1), [p.strip() for p in match.group(2).split(",")]
+        c_kinds = ["pointer" if "*" in p else p.split()[0] for p in params]
+        assert c_kinds == [kinds[a] for a in argtypes], name
+        assert (native._RESTYPES[name] is None) == (returns == "void")
+        assert returns == "void" or kinds[native._RESTYPES[name]] == returns

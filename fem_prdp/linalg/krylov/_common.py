@@ -74,6 +74,7 @@ class SolveInfo:
             this measures the launch unless the caller synchronises).
         matvecs: [B] matrix-vector products per sample (BiCGStab: 2 per iteration; every
             method: +1 for the initial residual).
+        loop: which loop ran: "fused" (the native CPU kernels) or "torch".
     """
 
     status: SolveStatus
@@ -86,6 +87,7 @@ class SolveInfo:
     max_iters: int
     adjoint: list = field(default_factory=list, compare=False)
     seconds: float = 0.0
+    loop: str = "torch"
 
     @property
     def matvecs(self) -> torch.Tensor:
