@@ -230,6 +230,23 @@ class FunctionSpace:
             out.append((uc[..., scalar_dofs] * vals).sum(-1))
         return out[0] if self.n_components == 1 else torch.stack(out, -1)
 
+    def evaluate_gradient(self, u: torch.Tensor, points: torch.Tensor, outside: str = "raise") -> torch.Tensor:
+        """Gradients of the field with dofs u [..., n_dofs] at physical points [P, dim]:
+        [..., P, dim] (scalar) or [..., P, n_components, dim] (vector: row c is the gradient
+        of component c), e.g. for stresses along a line. outside: as in `evaluate`."""
+        if outside not in ("raise", "extrapolate"):
+            raise ValueError(f"evaluate_gradient: outside must be 'raise' or 'extrapolate', got {outside!r}")
+        points = torch.as_tensor(points, dtype=self.dtype, device=self.device)
+        best, ref_pts = self._locate(points, outside)
+        ref_grads = basis(ref_pts, self.degree)[1]  # [L, P, dim]
+        grads = torch.einsum("lpk,pkd->pld", ref_grads, self.inv_jacobians[best])  # J^-T grad_ref, [P, L, dim]
+        scalar_dofs = self.scalar_cell_dofs[best]  # [P, L]
+        out = []
+        for c in range(self.n_components):
+            uc = u[..., c * self.n_scalar_dofs : (c + 1) * self.n_scalar_dofs]
+            out.append(torch.einsum("...pl,pld->...pd", uc[..., scalar_dofs], grads))
+        return out[0] if self.n_components == 1 else torch.stack(out, -2)
+
     def interpolate_from(self, source: FunctionSpace, u: torch.Tensor, outside: str = "raise") -> torch.Tensor:
         """Dofs [..., n_dofs] on this space of the field u [..., source.n_dofs] given on
         `source` (another mesh of the domain, another degree): its values at this space's

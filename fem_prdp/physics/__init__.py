@@ -4,11 +4,12 @@ follows the contract in `fem_prdp.physics.contract` (`Stepper`)."""
 from ._common import CappedSolver
 from .burgers import BurgersStepper
 from .contract import Stepper
+from .forces import boundary_force, drag_lift_coefficients
 from .heat import HeatStepper
 from .navier_stokes import NavierStokesStepper, divergence_free_projection, steady_state, vorticity
 from .poisson import PoissonProblem
 
 __all__ = [
     "Stepper", "CappedSolver", "HeatStepper", "PoissonProblem", "BurgersStepper", "NavierStokesStepper",
-    "divergence_free_projection", "steady_state", "vorticity",
+    "divergence_free_projection", "steady_state", "vorticity", "boundary_force", "drag_lift_coefficients",
 ]
