@@ -20,7 +20,8 @@ from .validate import repair, validate
 
 __all__ = ["mesh_from_gmsh"]
 
-_SIMPLEX = {1: (1, "line"), 2: (2, "triangle"), 3: (4, "tetra")}  # dim -> (gmsh element type, meshio name)
+# dim -> (gmsh element type, meshio name) of the linear simplex; 0 for 1D meshes' boundary points
+_SIMPLEX = {0: (15, "vertex"), 1: (1, "line"), 2: (2, "triangle"), 3: (4, "tetra")}
 
 
 def mesh_from_gmsh(dim: int | None = None) -> Mesh:
@@ -42,7 +43,7 @@ def mesh_from_gmsh(dim: int | None = None) -> Mesh:
         raise MeshError("mesh_from_gmsh: gmsh is not initialised; call gmsh.initialize(), build and mesh a model "
                         "(gmsh.model.mesh.generate(dim)), then convert it")
     dim = gmsh.model.getDimension() if dim is None else dim
-    if dim not in _SIMPLEX:
+    if dim not in (1, 2, 3):
         raise MeshError(f"mesh_from_gmsh: the model has dimension {dim}; build a 1D, 2D or 3D geometry first")
     tags, coords, _ = gmsh.model.mesh.getNodes()
     if len(tags) == 0:
@@ -64,7 +65,7 @@ def mesh_from_gmsh(dim: int | None = None) -> Mesh:
     for (d, group), members in sorted(entities.items()):
         blocks = [_simplices(gmsh, d, e) for e in members]
         data = np.concatenate(blocks) if blocks else np.zeros((0, d + 1), np.int64)
-        cells.append((_SIMPLEX[d][1] if d > 0 else "vertex", index(data.ravel()).reshape(data.shape)))
+        cells.append((_SIMPLEX[d][1], index(data.ravel()).reshape(data.shape)))
         tag_arrays.append(np.full(len(data), group, dtype=np.int64))
         if group:
             name = gmsh.model.getPhysicalName(d, group) or (f"boundary_{group}" if d == dim - 1 else f"domain_{group}")
@@ -75,16 +76,12 @@ def mesh_from_gmsh(dim: int | None = None) -> Mesh:
     return validate(mesh)
 
 
-def _simplex_type(d: int) -> int:
-    return 15 if d == 0 else _SIMPLEX[d][0]
-
-
 def _simplices(gmsh, d: int, entity: int) -> np.ndarray:
     """Node tags [n, d + 1] of the linear simplices of one entity; other elements refused."""
     types, _, nodes = gmsh.model.mesh.getElements(d, entity)
     out = []
     for kind, node_tags in zip(types, nodes, strict=True):
-        if kind != _simplex_type(d):
+        if kind != _SIMPLEX[d][0]:
             name = gmsh.model.mesh.getElementProperties(kind)[0]
             raise MeshError(f"mesh_from_gmsh: entity ({d}, {entity}) has {name} elements; fem_prdp needs linear "
                             "simplices (set Mesh.ElementOrder = 1 and no recombination before generating)")

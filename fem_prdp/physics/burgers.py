@@ -67,7 +67,7 @@ class BurgersStepper:
 
     def _base(self, nu) -> torch.Tensor:
         """Values of M / dt + nu K (nu a number, per-cell tensor or `Field`)."""
-        if isinstance(nu, (int, float)):
+        if isinstance(nu, (int, float)):  # nu * K as before: recorded runs reproduce bit for bit
             return self.M.values / self.dt + nu * assemble_matrix(stiffness, self.space).values
         return self.M.values / self.dt + assemble_matrix(stiffness, self.space, kappa=nu).values
 
@@ -120,7 +120,7 @@ class BurgersStepper:
                 dofs = self._bc[0][0]  # the same boundary dofs for every component
                 g = torch.stack([vals for _, vals in self._bc]).repeat(B, 1)  # [B * n_components, n_bc]
                 A, b = apply_dirichlet(A, b, self.space, dofs=dofs, values=g)
-            start = None if x0 is None else x0.reshape(-1, self.n_components * n).expand(B, -1).reshape(B * self.n_components, n)
+            start = None if x0 is None else x0.reshape(-1, self.n_state).expand(B, -1).reshape(B * self.n_components, n)
             x = self.solver(A, b, k, Jacobi(A), start)
             x0 = None  # later Picard passes start from zero, as the first does by default
             w = x.reshape(B, self.n_components * n)

@@ -50,7 +50,7 @@ def boundary_force(th: TaylorHood, u: torch.Tensor, p: torch.Tensor, nu, boundar
     if dt is not None:
         M = assemble_matrix(mass, th.scalar_velocity)
         residual = residual + M.matvec(((u - u_old) / dt).reshape(dim, n_s)).reshape(-1)
-    return -torch.stack([residual[c * n_s + dofs].sum() for c in range(dim)])
+    return -residual.reshape(dim, n_s)[:, dofs].sum(1)
 
 
 def drag_lift_coefficients(force: torch.Tensor, mean_velocity: float, diameter: float,

@@ -60,7 +60,7 @@ class HeatStepper:
         self.n_state = space.n_dofs
         self.solver = solver or CappedSolver("cg")
         self.dirichlet = dict(dirichlet or {})
-        self.lumped, self.precond_kind = lumped, precond
+        self.precond_kind = precond
         self._bc_dofs, self._bc_values = dirichlet_conditions(space, self.dirichlet)
         self.M = lumped_mass(space) if lumped else assemble_matrix(mass, space)
         self.K = self._stiffness(nu)
