@@ -37,7 +37,7 @@ from .forms import (
     tensor_stiffness,
 )
 from .norms import error_norms
-from .oseen import OseenSystem, TaylorHood, assemble_oseen
+from .oseen import OseenSystem, TaylorHood, assemble_newton, assemble_oseen, pressure_convection_diffusion
 from .quadrature import QuadratureRule, quadrature
 from .space import FunctionSpace
 from .stabilization import discrete_upwind, supg_tau
@@ -81,4 +81,6 @@ __all__ = [
     "TaylorHood",
     "OseenSystem",
     "assemble_oseen",
+    "assemble_newton",
+    "pressure_convection_diffusion",
 ]

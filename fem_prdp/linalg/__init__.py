@@ -3,8 +3,8 @@ preconditioners and the differentiable capped solve."""
 
 from . import native
 from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, Richardson, SolveError, SolveInfo, SolveStatus
+from .amg import AMG
 from .precond import (
-    AMG,
     ILU0,
     SSOR,
     IdentityPreconditioner,
@@ -13,7 +13,7 @@ from .precond import (
     jacobi,
 )
 from .records import SolveRecords, solve_records
-from .saddle import BlockDiagonal, BlockTriangular, CahouetChabard, Componentwise
+from .saddle import BlockDiagonal, BlockTriangular, CahouetChabard, Componentwise, PressureConvectionDiffusion
 from .solve import solve
 from .sparse import CSRPattern, SparseMatrix, spmv
 
@@ -43,6 +43,7 @@ __all__ = [
     "BlockTriangular",
     "CahouetChabard",
     "Componentwise",
+    "PressureConvectionDiffusion",
     "SolveRecords",
     "solve_records",
 ]

@@ -1,7 +1,8 @@
 """Preconditioners: objects with `apply(r) -> z` (r, z: [B, n]) and `transpose()`.
 
 Jacobi keeps gradients to the matrix values (so an unrolled solve differentiates through
-it); SSOR, ILU(0) and AMG are built from detached values and act as fixed linear maps.
+it); SSOR and ILU(0) (and AMG, in `amg.py`) are built from detached values and act as
+fixed linear maps.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ __all__ = [
     "Jacobi",
     "SSOR",
     "ILU0",
-    "AMG",
     "jacobi",
 ]
 
@@ -173,56 +173,3 @@ class _TransposedFactors(Preconditioner):
 
     def apply(self, r):
         return _triangular_solve(self.lt, _triangular_solve(self.ut, r, upper=False), upper=True)
-
-
-class AMG(Preconditioner):
-    """One smoothed-aggregation V-cycle. The hierarchy is built by pyamg; the cycle runs
-    in torch (damped-Jacobi smoothing, a dense pseudo-inverse on the coarsest level), so it runs on the
-    GPU. Symmetric: transpose() is itself for symmetric A."""
-
-    def __init__(
-        self,
-        A: SparseMatrix,
-        presmooth: int = 1,
-        postsmooth: int = 1,
-        omega: float = 2.0 / 3.0,
-        max_coarse: int = 500,
-    ):
-        import pyamg
-
-        if A.values.ndim != 1:
-            raise ValueError("AMG: batched matrices are not supported; build one per sample")
-        ml = pyamg.smoothed_aggregation_solver(A.to_scipy(), max_coarse=max_coarse)
-        dev, dt = A.device, A.dtype
-        self.levels = []
-        for lvl in ml.levels[:-1]:
-            Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev)
-            self.levels.append(
-                (
-                    Al,
-                    1.0 / Al.diagonal(),
-                    SparseMatrix.from_scipy(lvl.P, dtype=dt, device=dev),
-                    SparseMatrix.from_scipy(lvl.R, dtype=dt, device=dev),
-                )
-            )
-        coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=dt, device=dev)
-        # Pseudo-inverse, as pyamg's own coarse solver: eliminated Dirichlet rows form
-        # aggregates whose coarse rows are zero, so the coarsest matrix can be singular.
-        self.coarse_inv = torch.linalg.pinv(coarse, hermitian=bool(torch.allclose(coarse, coarse.T)))
-        self.pre, self.post, self.omega = presmooth, postsmooth, omega
-
-    def _cycle(self, level: int, r: torch.Tensor) -> torch.Tensor:
-        if level == len(self.levels):
-            return r @ self.coarse_inv.T
-        A, inv_d, P, R = self.levels[level]
-        x = self.omega * inv_d * r
-        for _ in range(self.pre - 1):
-            x = x + self.omega * inv_d * (r - A.matvec(x))
-        coarse_r = R.matvec(r - A.matvec(x))
-        x = x + P.matvec(self._cycle(level + 1, coarse_r))
-        for _ in range(self.post):
-            x = x + self.omega * inv_d * (r - A.matvec(x))
-        return x
-
-    def apply(self, r):
-        return self._cycle(0, r)

@@ -24,12 +24,21 @@ from .sparse import CSRPattern, SparseMatrix, pattern_outer, spmv, spmv_into
 __all__ = ["solve"]
 
 _GRAD_MODES = ("implicit", "unrolled")
+_DRIFT = 100.0  # true / estimated residual factor beyond which a "converged" solve broke down
 
 
 def _info(state, x, b, matvec, solver: KrylovSolver, seconds: float, loop: str) -> SolveInfo:
     with torch.no_grad():
         res = (b - matvec(x.detach())).norm(dim=-1)
-    statuses = tuple(SolveStatus(int(s)) for s in state.status.tolist())
+        status = state.status
+        if solver.rtol > 0 or solver.atol > 0:
+            # The loop stops on the method's own residual estimate. A true residual far above
+            # the tolerance means the estimate drifted (a singular or inconsistent
+            # preconditioner): never report that as CONVERGED.
+            tol = torch.clamp(solver.rtol * b.detach().norm(dim=-1), min=solver.atol)
+            drifted = (status == int(SolveStatus.CONVERGED)) & ~(res <= _DRIFT * tol)
+            status = torch.where(drifted, int(SolveStatus.BREAKDOWN), status)
+    statuses = tuple(SolveStatus(int(s)) for s in status.tolist())
     return SolveInfo(
         status=max(statuses),
         statuses=statuses,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from .krylov import CG, GMRES, MINRES, BiCGStab, SolveStatus
-from .precond import AMG, ILU0, SSOR, Jacobi
+from .amg import AMG
+from .precond import ILU0, SSOR, Jacobi
 from .saddle import BlockDiagonal
 from .solve import solve
 from .sparse import SparseMatrix

@@ -122,6 +122,36 @@ class Mesh:
         e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
         return 0.5 * torch.linalg.cross(e1, e2).norm(dim=1)
 
+    def facet_normals(self, facets: torch.Tensor | None = None) -> torch.Tensor:
+        """[n, dim] float: outward unit normals of boundary facets (default: the tagged ones),
+        pointing away from the one cell each belongs to. 1D: +1 or -1."""
+        facets = self.facets if facets is None else facets
+        n_nodes, d = self.n_nodes, self.dim
+        faces = all_facets(self.cells)  # row c + k * n_cells: facet of cell c opposite local vertex k
+        def key(f):  # one int64 per sorted facet (n_nodes^dim < 2^63 for up to ~2M nodes in 3D)
+            k = torch.zeros(len(f), dtype=torch.int64)
+            for j in range(f.shape[1]):
+                k = k * n_nodes + f[:, j]
+            return k
+        face_keys, order = torch.sort(key(faces))
+        wanted = key(torch.sort(facets, dim=1).values)
+        pos = torch.searchsorted(face_keys, wanted).clamp(max=len(face_keys) - 1)
+        if not bool((face_keys[pos] == wanted).all()):
+            raise MeshError(f"Mesh({self.source}): facet_normals: some facets are not facets of any cell")
+        row = order[pos]
+        opposite = self.points[self.cells[row % self.n_cells, row // self.n_cells]]
+        p = self.points[facets]
+        if d == 1:
+            normal = torch.ones(len(facets), 1, dtype=p.dtype)
+        elif d == 2:
+            e = p[:, 1] - p[:, 0]
+            normal = torch.stack([e[:, 1], -e[:, 0]], dim=1)
+        else:
+            normal = torch.linalg.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        inward = ((opposite - p[:, 0]) * normal).sum(1) > 0
+        normal = torch.where(inward[:, None], -normal, normal)
+        return normal / normal.norm(dim=1, keepdim=True)
+
     def bounding_box(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.points.min(dim=0).values, self.points.max(dim=0).values
 

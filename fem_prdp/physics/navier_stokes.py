@@ -6,10 +6,18 @@ Each step solves, for p = 1..picard (Oseen / Picard linearisation, w = u_old fir
     [ B                    0   ] [p_new] = [ 0            ]
 
 (implicit Euler; `bdf2=True` uses (3 u_new - 4 u_old + u_older) / (2 dt) when the step is
-given u_older as `previous=`). With dt=None the step is one steady Picard iteration. The saddle-point system is
-solved by GMRES with an upper block-triangular preconditioner: an AMG V-cycle on the
-constant part (M/dt + nu K) of the velocity block (built once) and the Cahouet-Chabard
-Schur approximation S^-1 = nu M_p^-1 + (1/dt) L_p^-1 (built once). Velocity Dirichlet
+given u_older as `previous=`). With dt=None the step is one steady Picard iteration
+(`fem_prdp.physics.steady_state` iterates to the steady solution, Picard or Newton).
+
+The saddle-point system is solved by GMRES with an upper block-triangular preconditioner.
+By default (`preconditioner="pcd"`) both blocks see the convection, so the iteration count
+stays bounded for any dt, steady flows included: an AIR algebraic-multigrid V-cycle of the
+velocity block itself, and the pressure convection-diffusion Schur approximation
+S^-1 = L_p^-1 F_p(w) M_p^-1 (`fem.pressure_convection_diffusion`), rebuilt each Picard
+pass from the convecting velocity (from the batch mean for a batch). The older
+`preconditioner="cahouet-chabard"` is built once, without convection: an AMG V-cycle of
+M/dt + nu K and S^-1 = nu M_p^-1 + (1/dt) L_p^-1, good only while dt is small (measured in
+experiments/RESULTS.md). Unrolled gradients always use that fixed one. Velocity Dirichlet
 conditions by boundary name; boundaries without one are do-nothing outflow; an enclosed
 flow (every boundary Dirichlet) pins one pressure dof.
 """
@@ -28,6 +36,7 @@ from ..fem import (
     dirichlet_dofs,
     element_data,
     mass,
+    pressure_convection_diffusion,
     stiffness,
 )
 from ..linalg import (
@@ -39,12 +48,13 @@ from ..linalg import (
     Componentwise,
     Jacobi,
     Preconditioner,
+    PressureConvectionDiffusion,
     solve,
 )
 from ..mesh import Mesh
 from ._common import CappedSolver, check_coefficient, check_positive, check_state, resolve_dirichlet
 
-__all__ = ["NavierStokesStepper", "steady_state", "vorticity", "divergence_free_projection"]
+__all__ = ["NavierStokesStepper", "vorticity", "divergence_free_projection"]
 
 
 class NavierStokesStepper:
@@ -59,11 +69,14 @@ class NavierStokesStepper:
         picard: Oseen linearisations per step. bdf2: second-order BDF in time (pass the
             state before u as `previous=`; without it a step is implicit Euler).
         solver: a `CappedSolver` (default GMRES(50), rtol 1e-9); k counts inner iterations.
+        preconditioner: "pcd" (AIR multigrid on the velocity block with convection, pressure
+            convection-diffusion Schur approximation: any dt) or "cahouet-chabard" (built
+            once without convection: small dt only).
     """
 
     def __init__(self, mesh: Mesh | None, nu: float, dt: float | None, dirichlet: dict,
                  picard: int = 1, bdf2: bool = False, solver: CappedSolver | None = None,
-                 spaces: TaylorHood | None = None):
+                 spaces: TaylorHood | None = None, preconditioner: str = "pcd"):
         check_positive("nu", nu, "NavierStokesStepper")
         if dt is not None:
             check_positive("dt", dt, "NavierStokesStepper")
@@ -71,6 +84,10 @@ class NavierStokesStepper:
             raise ValueError(f"NavierStokesStepper: picard must be an int >= 1, got {picard!r}")
         if bdf2 and dt is None:
             raise ValueError("NavierStokesStepper: bdf2 needs a time step dt")
+        if preconditioner not in ("pcd", "cahouet-chabard"):
+            raise ValueError(f"NavierStokesStepper: preconditioner must be 'pcd' or 'cahouet-chabard', "
+                             f"got {preconditioner!r}")
+        self.preconditioner = preconditioner
         self.th = spaces or TaylorHood(mesh)
         self.mesh = self.th.mesh
         if self.mesh.dim not in (2, 3):
@@ -89,19 +106,23 @@ class NavierStokesStepper:
         base_bc, _ = apply_dirichlet(base, torch.zeros(base.shape[0], dtype=base.dtype), self.th.scalar_velocity,
                                      dofs=torch.unique(self._bc_dofs % self.th.scalar_velocity.n_dofs), values=0.0)
         self._velocity_pc = Componentwise(AMG(base_bc), self.mesh.dim, self.th.scalar_velocity.n_dofs)
-        self._schur = self._cahouet_chabard(nu, dt)
+        L = assemble_matrix(stiffness, self.th.pressure)
+        # The pressure Laplacian (and the PCD operator) need a condition that makes them
+        # invertible and consistent with the flow's: zero pressure on the do-nothing outflow
+        # (Elman & Tuminaro 2009; pinning one dof instead left the PCD map singular at the
+        # first, Stokes, pass and GMRES's residual estimate drifted from the true residual),
+        # or one pinned dof when every boundary is a wall or an inflow.
+        outflow = [name for name in self.mesh.boundaries if name not in self.dirichlet]
+        self._pressure_bc = (self.th.pressure.boundary_dofs(*outflow) if outflow else
+                             torch.zeros(1, dtype=torch.long))
+        L, _ = apply_dirichlet(L, torch.zeros(self.th.n_p, dtype=L.dtype), self.th.pressure,
+                               dofs=torch.zeros(1, dtype=torch.long), values=0.0)
+        self._pressure_laplacian = AMG(L)
+        self._pcd_laplacian = self._pressure_laplacian if not outflow else AMG(self._with_pressure_bc(
+            assemble_matrix(stiffness, self.th.pressure)))
+        self._pressure_mass = Jacobi(assemble_matrix(mass, self.th.pressure))
+        self._schur = CahouetChabard(self._pressure_mass, nu, None if dt is None else self._pressure_laplacian, dt)
         self._divergence = None
-
-    def _cahouet_chabard(self, nu: float, dt: float | None) -> CahouetChabard:
-        th = self.th
-        laplacian = None
-        if dt is not None:
-            L = assemble_matrix(stiffness, th.pressure)
-            # Pin one dof so the pressure Laplacian is invertible (pressure is up to a constant).
-            L, _ = apply_dirichlet(L, torch.zeros(th.n_p, dtype=L.dtype), th.pressure,
-                                   dofs=torch.zeros(1, dtype=torch.long), values=0.0)
-            laplacian = AMG(L)
-        return CahouetChabard(Jacobi(assemble_matrix(mass, th.pressure)), nu, laplacian, dt)
 
     def _rhs(self, u: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
         n_s, d = self.th.scalar_velocity.n_dofs, self.mesh.dim
@@ -162,8 +183,7 @@ class NavierStokesStepper:
                 A, b = apply_dirichlet(A, b, th.velocity, dofs=bc_dofs, values=bc_values)
             if self.pin_pressure:
                 A, b = apply_dirichlet(A, b, th.velocity, dofs=torch.tensor([th.n_u]), values=0.0)
-            P = BlockTriangular(th.n_u, self._velocity_preconditioner(A), self._schur,
-                                A.block(slice(0, th.n_u), slice(th.n_u, None)))
+            P = self._oseen_preconditioner(A, w, nu, dt)
             x = self.solver(A, b, k, P, start)
             start = None  # later Picard passes start from zero, as the first does by default
             w, p = x[:, : th.n_u], x[:, th.n_u:]
@@ -183,41 +203,42 @@ class NavierStokesStepper:
             out.append(self.step(out[-1], k, previous=previous, **params))
         return torch.stack(out)
 
-    def _velocity_preconditioner(self, A) -> Preconditioner:
-        """AMG on the current velocity block (convection included) for a single sample.
-        Otherwise the AMG of the constant part, built once: for a batch (AMG is not
-        batched), and for unrolled gradients, which differentiate the iterations with the
-        preconditioner held fixed; a preconditioner built from the state would then make
-        the unrolled derivative wrong even for a converged solve."""
-        if (A.batch_size is not None and A.batch_size > 1) or self.solver.grad == "unrolled":
-            return self._velocity_pc
-        n_s = self.th.scalar_velocity.n_dofs
+    def _oseen_preconditioner(self, A, w: torch.Tensor, nu, dt: float | None) -> Preconditioner:
+        """The block-triangular preconditioner of this Picard pass's Dirichlet-eliminated
+        matrix A (values [nnz] or [B, nnz]), convecting velocity w [B, n_u]."""
+        th = self.th
+        Bt = A.block(slice(0, th.n_u), slice(th.n_u, None))
+        n_s = th.scalar_velocity.n_dofs
         Auu = A.block(slice(0, n_s), slice(0, n_s))
-        if Auu.batch_size is not None:
-            Auu = Auu.with_values(Auu.values[0])
-        return Componentwise(AMG(Auu.to(dtype=Auu.dtype)), self.mesh.dim, n_s)
+        batched = A.batch_size is not None and A.batch_size > 1
+        if self.solver.grad == "unrolled" or (self.preconditioner == "cahouet-chabard" and batched):
+            # Unrolled gradients differentiate the iterations with the preconditioner held
+            # fixed; one built from the state would make them wrong even for a converged solve.
+            return BlockTriangular(th.n_u, self._velocity_pc, self._schur, Bt)
+        if self.preconditioner == "cahouet-chabard":  # one sample: AMG of the current block
+            values = Auu.values.detach().reshape(-1)
+            return BlockTriangular(th.n_u, Componentwise(AMG(Auu.with_values(values)), self.mesh.dim, n_s),
+                                   self._schur, Bt)
+        values = Auu.values.detach()
+        # One hierarchy per pass (AMG is not batched): a batch shares that of its mean block.
+        Auu = Auu.with_values(values if values.ndim == 1 else values.mean(0))
+        velocity = Componentwise(AMG(Auu, kind="air"), self.mesh.dim, n_s)
+        scalar_nu = float(nu) if isinstance(nu, (int, float)) else self.nu
+        Fp = self._with_pressure_bc(pressure_convection_diffusion(th, scalar_nu, w.detach().mean(0), dt))
+        return BlockTriangular(th.n_u, velocity, PressureConvectionDiffusion(self._pressure_mass, Fp,
+                                                                            self._pcd_laplacian), Bt)
+
+    def _with_pressure_bc(self, matrix):
+        """A pressure-space matrix with the PCD pressure condition's rows and columns
+        eliminated (their diagonal kept)."""
+        zero = torch.zeros(self.th.n_p, dtype=matrix.dtype, device=matrix.device)
+        return apply_dirichlet(matrix, zero, self.th.pressure, dofs=self._pressure_bc, values=0.0)[0]
 
     def divergence(self, u: torch.Tensor) -> torch.Tensor:
         """B u: the discrete divergence tested with each pressure basis function."""
         if self._divergence is None:  # B does not depend on the flow: assemble it once
             self._divergence = assemble_oseen(self.th, self.nu).divergence_block()
         return self._divergence.matvec(u)
-
-
-def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, tol: float = 1e-9,
-                 max_steps: int = 60) -> torch.Tensor:
-    """Repeat `stepper.step` (steady Picard iterations, or time steps) until the relative
-    change of the velocity per step is below `tol`; raises if `max_steps` is not enough."""
-    u = torch.zeros(stepper.th.n_u, dtype=torch.float64) if u0 is None else u0
-    change = float("inf")
-    for _ in range(max_steps):
-        new = stepper.step(u)
-        change = float((new - u).norm() / new.norm())
-        u = new
-        if change < tol:
-            return u
-    raise RuntimeError(f"steady_state: no steady state after {max_steps} steps (last relative change "
-                       f"{change:.2e} > tol {tol:g}); raise max_steps, or lower the Reynolds number or dt")
 
 
 def vorticity(th: TaylorHood, u: torch.Tensor) -> torch.Tensor:

@@ -44,8 +44,9 @@ _MESSAGES = {
     "raise max_iters or use a stronger preconditioner if you need convergence.",
     SolveStatus.INDEFINITE: "the matrix (CG) or preconditioner (CG/MINRES) is not positive definite; "
     "use MINRES for symmetric indefinite or GMRES/BiCGStab for nonsymmetric systems.",
-    SolveStatus.BREAKDOWN: "the method broke down (a zero denominator with a non-zero residual); "
-    "try GMRES, a different x0 or a preconditioner.",
+    SolveStatus.BREAKDOWN: "the method broke down (a zero denominator with a non-zero residual, or a "
+    "residual estimate that met the tolerance while the true residual stayed 100x above it: a singular "
+    "or inconsistent preconditioner); try GMRES, a different x0 or another preconditioner.",
     SolveStatus.NONFINITE: "NaN or Inf appeared in the iteration; check A, b and x0 for NaN/Inf "
     "and the preconditioner for zero pivots.",
 }

@@ -1,0 +1,108 @@
+"""The AIR multigrid cycle in torch against pyamg's own cycle, the PCD Schur preconditioner
+against its defining products, and the status of a solve whose residual estimate drifted."""
+
+import numpy as np
+import pyamg
+import pytest
+import scipy.sparse as sp
+import torch
+
+from fem_prdp.linalg import (
+    AMG,
+    GMRES,
+    CahouetChabard,
+    Jacobi,
+    Preconditioner,
+    PressureConvectionDiffusion,
+    SolveStatus,
+    SparseMatrix,
+    solve,
+)
+
+
+def _convection_diffusion(n=24, peclet=50.0):
+    """Upwind finite differences of -Laplace(u) + peclet * du/dx on an n x n grid."""
+    A = pyamg.gallery.poisson((n, n), format="csr") * 1.0
+    Cx = sp.kron(sp.eye(n), sp.diags([-np.ones(n - 1), np.ones(n)], [-1, 0])) * (peclet / n)
+    return (A + Cx).tocsr()
+
+
+def test_air_cycle_in_torch_is_pyamgs_cycle():
+    A = _convection_diffusion()
+    r = np.random.default_rng(0).random((3, A.shape[0]))
+    P = AMG(SparseMatrix.from_scipy(A, dtype=torch.float64), kind="air", max_coarse=20)
+    reference = pyamg.air_solver(A, max_coarse=20).aspreconditioner(cycle="V")
+    z = P.apply(torch.from_numpy(r)).numpy()
+    assert P.n_levels > 2
+    for zi, ri in zip(z, r):
+        np.testing.assert_allclose(zi, reference.matvec(ri), rtol=1e-12, atol=1e-12 * np.abs(zi).max())
+
+
+def test_air_preconditions_a_convection_dominated_system_and_its_transpose():
+    A = SparseMatrix.from_scipy(_convection_diffusion(40, 200.0), dtype=torch.float64)
+    b = torch.rand(A.shape[0], dtype=torch.float64)
+    P = AMG(A, kind="air")
+    x, info = solve(A, b, GMRES(rtol=1e-10, max_iters=200, restart=200), P)
+    _, plain = solve(A, b, GMRES(rtol=1e-10, max_iters=2000, restart=200))
+    assert info.status == SolveStatus.CONVERGED and int(info.n_iters[0]) * 4 < int(plain.n_iters[0])
+    x_t, info_t = solve(A.T, b, GMRES(rtol=1e-10, max_iters=200, restart=200), P.transpose())
+    assert info_t.status == SolveStatus.CONVERGED
+    dense = torch.from_numpy(A.to_scipy().toarray())
+    torch.testing.assert_close(x_t, torch.linalg.solve(dense.T, b), rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        AMG(A, kind="ruge")
+
+
+class _Dense(Preconditioner):
+    def __init__(self, M):
+        self.M = M
+
+    def apply(self, r):
+        return r @ self.M.T
+
+    def transpose(self):
+        return _Dense(self.M.T)
+
+
+def test_pcd_is_its_defining_product_and_reduces_to_cahouet_chabard_without_convection():
+    g = torch.Generator().manual_seed(1)
+    n = 12
+    Mp = torch.diag(torch.rand(n, generator=g, dtype=torch.float64) + 1)
+    Lp = torch.rand(n, n, generator=g, dtype=torch.float64)
+    Lp = Lp @ Lp.T + n * torch.eye(n, dtype=torch.float64)
+    C = torch.rand(n, n, generator=g, dtype=torch.float64)
+    nu, dt = 0.01, 0.1
+    Fp = Mp / dt + nu * Lp + C
+    pcd = PressureConvectionDiffusion(_Dense(torch.linalg.inv(Mp)), SparseMatrix.from_dense(Fp),
+                                      _Dense(torch.linalg.inv(Lp)))
+    r = torch.rand(3, n, generator=g, dtype=torch.float64)
+    S_inv = torch.linalg.inv(Lp) @ Fp @ torch.linalg.inv(Mp)
+    torch.testing.assert_close(pcd.apply(r), r @ S_inv.T)
+    torch.testing.assert_close(pcd.transpose().apply(r), r @ S_inv)
+    # Without convection, L^-1 (M / dt + nu L) M^-1 = L^-1 / dt + nu M^-1: Cahouet-Chabard.
+    stokes = PressureConvectionDiffusion(_Dense(torch.linalg.inv(Mp)), SparseMatrix.from_dense(Mp / dt + nu * Lp),
+                                         _Dense(torch.linalg.inv(Lp)))
+    cc = CahouetChabard(_Dense(torch.linalg.inv(Mp)), nu, _Dense(torch.linalg.inv(Lp)), dt)
+    torch.testing.assert_close(stokes.apply(r), cc.apply(r))
+
+
+class _Inconsistent(Preconditioner):
+    """Jacobi whose scale changes after a few applications: GMRES's residual estimate
+    then describes another iteration than the one its final update applies."""
+
+    def __init__(self, A):
+        self.jacobi, self.calls = Jacobi(A), 0
+
+    def apply(self, r):
+        self.calls += 1
+        return self.jacobi.apply(r) * (1.0 if self.calls < 6 else 3.0)
+
+
+def test_a_residual_estimate_that_drifted_from_the_true_residual_is_not_converged():
+    A = SparseMatrix.from_scipy(_convection_diffusion(8, 5.0), dtype=torch.float64)
+    b = torch.ones(A.shape[0], dtype=torch.float64)
+    _, info = solve(A, b, GMRES(rtol=1e-10, max_iters=50, restart=50), _Inconsistent(A))
+    assert info.status == SolveStatus.BREAKDOWN
+    assert float(info.residual_norm[0]) > 100 * 1e-10 * float(info.rhs_norm[0])
+    _, honest = solve(A, b, GMRES(rtol=1e-10, max_iters=50, restart=50), Jacobi(A))
+    assert honest.status == SolveStatus.CONVERGED
