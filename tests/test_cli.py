@@ -163,6 +163,7 @@ def test_verify_physics_passes(tmp_path, capsys):
     assert main(["verify", "physics", "--quick", "--json", str(out)]) == 0  # Re = 1000: test_navier_stokes
     data = json.loads(out.read_text())
     assert data["ok"] and any("Ghia" in r["check"] for r in data["rows"])
+    assert sum("DFG 2D-1" in r["check"] for r in data["rows"]) == 3  # drag, lift, pressure difference
 
 
 def test_bench_physics_and_assembly_quick(tmp_path):
@@ -173,6 +174,9 @@ def test_bench_physics_and_assembly_quick(tmp_path):
         assert rows and all(r.get("forward_s", r.get("reassembly_s", 0)) > 0 for r in rows)
         if what == "physics":
             assert all(0 < r["k_switch_cost_ratio"] < float("inf") for r in rows)
+            oseen = {r["preconditioner"]: r for r in json.loads(out.read_text())["oseen"]}
+            assert oseen["pcd"]["status"] == "CONVERGED"
+            assert oseen["pcd"]["gmres_iterations"] < oseen["cahouet-chabard"]["gmres_iterations"]
 
 
 @pytest.mark.parametrize("case", ["heat-1d", "heat-2d"])

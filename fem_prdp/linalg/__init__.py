@@ -2,8 +2,8 @@
 preconditioners and the differentiable capped solve."""
 
 from . import native
-from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, Richardson, SolveError, SolveInfo, SolveStatus
 from .amg import AMG
+from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, Richardson, SolveError, SolveInfo, SolveStatus
 from .precond import (
     ILU0,
     SSOR,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .krylov import CG, GMRES, MINRES, BiCGStab, SolveStatus
 from .amg import AMG
+from .krylov import CG, GMRES, MINRES, BiCGStab, SolveStatus
 from .precond import ILU0, SSOR, Jacobi
 from .saddle import BlockDiagonal
 from .solve import solve

@@ -23,7 +23,8 @@ __all__ = ["boundary_force", "drag_lift_coefficients"]
 
 
 def boundary_force(th: TaylorHood, u: torch.Tensor, p: torch.Tensor, nu, boundary: str, *,
-                   u_old: torch.Tensor | None = None, dt: float | None = None) -> torch.Tensor:
+                   u_old: torch.Tensor | None = None, dt: float | None = None,
+                   u_older: torch.Tensor | None = None) -> torch.Tensor:
     """Force [dim] (per unit depth in 2D, density 1) that the fluid exerts on `boundary`.
 
     Args:
@@ -34,6 +35,8 @@ def boundary_force(th: TaylorHood, u: torch.Tensor, p: torch.Tensor, nu, boundar
         boundary: a boundary name of the mesh (e.g. "cylinder").
         u_old, dt: for a time step, the previous velocity and the step (adds the inertia
             (u - u_old) / dt to the residual); leave both out for a steady solution.
+        u_older: for a BDF2 step, the velocity before u_old (inertia (3 u - 4 u_old +
+            u_older) / (2 dt), as `NavierStokesStepper(bdf2=True)` steps).
 
     Raises:
         MeshError: `boundary` is not a boundary of the mesh (the message lists them).
@@ -44,12 +47,15 @@ def boundary_force(th: TaylorHood, u: torch.Tensor, p: torch.Tensor, nu, boundar
                          f"{tuple(p.shape)}")
     if (u_old is None) != (dt is None):
         raise ValueError("boundary_force: give u_old and dt together (a time step), or neither (steady)")
+    if u_older is not None and u_old is None:
+        raise ValueError("boundary_force: u_older (a BDF2 step) needs u_old and dt")
     dofs = th.scalar_velocity.boundary_dofs(boundary)  # raises MeshError with the known names
     residual = assemble_oseen(th, nu, velocity=u).matrix.matvec(torch.cat([u, p]))[: th.n_u]
     n_s, dim = th.scalar_velocity.n_dofs, th.mesh.dim
     if dt is not None:
         M = assemble_matrix(mass, th.scalar_velocity)
-        residual = residual + M.matvec(((u - u_old) / dt).reshape(dim, n_s)).reshape(-1)
+        rate = (u - u_old) / dt if u_older is None else (3 * u - 4 * u_old + u_older) / (2 * dt)
+        residual = residual + M.matvec(rate.reshape(dim, n_s)).reshape(-1)
     return -residual.reshape(dim, n_s)[:, dofs].sum(1)
 
 

@@ -49,6 +49,9 @@ class SteadyState:
             after the last (for method "time": the relative velocity change per step).
         linear_iterations: GMRES iterations of each iteration's solve.
         method: "newton", "picard" or "time".
+        converged: whether the residual met tol (always True unless `k` capped the
+            solves: then the iteration may stop at max_iterations, as PRDP's coarse
+            physics does, and this says so).
     """
 
     velocity: torch.Tensor
@@ -56,6 +59,7 @@ class SteadyState:
     residuals: list[float] = field(default_factory=list)
     linear_iterations: list[int] = field(default_factory=list)
     method: str = "newton"
+    converged: bool = True
 
     @property
     def iterations(self) -> int:
@@ -82,12 +86,14 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
         max_iterations: nonlinear iterations (or time steps) before giving up.
         picard_start: Picard iterations before Newton takes over.
         k: cap on each linear solve's GMRES iterations (None: the stepper's tolerance).
+            With a cap, reaching max_iterations returns the last iterate with
+            `converged=False` instead of raising (PRDP's coarse physics).
         nu, dirichlet: this solve's viscosity and boundary values (as `stepper.step`),
             differentiable: the returned state carries their gradient.
 
     Raises:
-        SteadyStateError: no convergence within max_iterations, or a non-finite residual;
-            the message lists the residual history and what to change.
+        SteadyStateError: no convergence within max_iterations (uncapped solves), or a
+            non-finite residual; the message lists the residual history and what to change.
     """
     if method not in _METHODS:
         raise ValueError(f"steady_state: method must be one of {_METHODS}, got {method!r}")
@@ -129,6 +135,9 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
                                        "start from a nearby solution (u0=) or use method='picard'")
             if rel <= tol:
                 break
+            if it == max_iterations and k is not None:
+                out.converged = False
+                break
             if it == max_iterations:
                 raise SteadyStateError(
                     f"steady_state({method}): no steady state after {max_iterations} iterations; relative "
@@ -149,10 +158,12 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
             out.linear_iterations.append(int(sum(int(r.n_iters.max()) for r in records)))
     # The implicit-function step: value x*, derivative -J^-1 dR/dtheta.
     if torch.is_grad_enabled() and (_requires_grad(nu) or _requires_grad(bc_values)):
-        R, _, _ = residual(x, bc_values, nu)
+        # The boundary values enter x itself (they also convect), so R sees them twice.
+        x_theta = x.index_put((bc_dofs,), bc_values.to(x))
+        R, _, _ = residual(x_theta, bc_values, nu)
         J = _eliminated(assemble_newton(th, nu_fixed, x[: th.n_u]), x, bc_dofs, stepper)
         P = stepper._oseen_preconditioner(A, x[None, : th.n_u], nu_fixed, None)
-        x = x - stepper.solver(J, R[None], k, P)[0]
+        x = x_theta - stepper.solver(J, R[None], k, P)[0]
     out.velocity, out.pressure = x[: th.n_u], x[th.n_u:]
     return out
 
@@ -197,6 +208,9 @@ def _pseudo_time(stepper, u0, tol, max_steps, k, nu, dirichlet) -> SteadyState:
         if out.residuals[-1] < tol:
             out.velocity, out.pressure = u, p
             return out
+    if k is not None:
+        out.velocity, out.pressure, out.converged = u, p, False
+        return out
     raise SteadyStateError(f"steady_state(time): no steady state after {max_steps} steps; relative velocity "
                            f"changes {_history(out.residuals)} (tol {tol:g}); raise max_iterations, lower the "
                            "Reynolds number or change dt")

@@ -13,10 +13,11 @@ from ..linalg.stencils import laplacian
 from ..mesh import uniform_box, uniform_interval, uniform_rectangle
 from ._common import CappedSolver
 from .burgers import BurgersStepper
+from .dfg import BANDS_2D_1, dfg_2d_1
 from .heat import HeatStepper
 from .navier_stokes import NavierStokesStepper
-from .steady import steady_state
 from .reference import GHIA_RE100_U, GHIA_RE1000_U, kovasznay, kovasznay_grad_u
+from .steady import steady_state
 
 __all__ = ["verify_physics"]
 
@@ -124,7 +125,19 @@ def _ghia_rows(res=(100, 1000)) -> list[dict]:
     return rows
 
 
+def _dfg_rows(quick: bool) -> list[dict]:
+    """DFG 2D-1 inside the Schäfer-Turek bands (a band [lo, hi] is a row with reference
+    (lo + hi) / 2 and tolerance (hi - lo) / 2)."""
+    h = 0.04 if quick else 0.02
+    result = dfg_2d_1(h)
+    where = f"h {h}, {result['n_dofs']:,} dofs, Newton"
+    return [_row(f"DFG 2D-1 (Re 20, {where}) {name} in [{lo}, {hi}]", result[name], (lo + hi) / 2, (hi - lo) / 2)
+            for name, (lo, hi) in BANDS_2D_1.items()]
+
+
 def verify_physics(quick: bool = False) -> dict:
-    """Every physics check as table rows; `quick` skips the Re = 1000 cavity."""
-    rows = _heat_rows() + _burgers_rows() + _kovasznay_rows() + _ghia_rows((100,) if quick else (100, 1000))
+    """Every physics check as table rows; `quick` skips the Re = 1000 cavity and keeps the
+    coarse DFG 2D-1 mesh only."""
+    rows = (_heat_rows() + _burgers_rows() + _kovasznay_rows() + _ghia_rows((100,) if quick else (100, 1000))
+            + _dfg_rows(quick))
     return {"rows": rows, "ok": all(r["ok"] for r in rows)}

@@ -34,7 +34,7 @@ def test_air_cycle_in_torch_is_pyamgs_cycle():
     reference = pyamg.air_solver(A, max_coarse=20).aspreconditioner(cycle="V")
     z = P.apply(torch.from_numpy(r)).numpy()
     assert P.n_levels > 2
-    for zi, ri in zip(z, r):
+    for zi, ri in zip(z, r, strict=True):
         np.testing.assert_allclose(zi, reference.matvec(ri), rtol=1e-12, atol=1e-12 * np.abs(zi).max())
 
 

@@ -10,8 +10,13 @@ import torch
 import fem_prdp.mesh as M
 from fem_prdp.fem import error_norms
 from fem_prdp.linalg import solve_records
-from fem_prdp.physics import CappedSolver, NavierStokesStepper, divergence_free_projection, vorticity
-from fem_prdp.physics import steady_state
+from fem_prdp.physics import (
+    CappedSolver,
+    NavierStokesStepper,
+    divergence_free_projection,
+    steady_state,
+    vorticity,
+)
 from fem_prdp.physics.reference import GHIA_RE100_U as GHIA_RE100
 from fem_prdp.physics.reference import GHIA_RE1000_U as GHIA_RE1000
 from fem_prdp.physics.reference import kovasznay, kovasznay_grad_u
