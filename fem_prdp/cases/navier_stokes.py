@@ -150,7 +150,8 @@ def navier_stokes_experiment(cfg: NavierStokesConfig, out: Path) -> Experiment:
         return out
 
     return Experiment(mesh, th.n_u, data, cfg.n_train, make_task, fields=fields,
-                      notes={"solver": "GMRES(50) + block-triangular (AMG, Cahouet-Chabard), implicit gradients",
+                      notes={"solver": "GMRES(50) + block-triangular (auto: AMG/Cahouet-Chabard at cell Courant <= 2, else "
+                                       "AIR/PCD), implicit gradients",
                              "reference": f"{cfg.substeps} steps of dt/{cfg.substeps}, {cfg.reference_picard} Picard"})
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from ..fem import (
+    Field,
     TaylorHood,
     apply_dirichlet,
     assemble_matrix,
@@ -34,6 +35,7 @@ from ..fem import (
     block_matrix,
     dirichlet_conditions,
     dirichlet_dofs,
+    discrete_upwind,
     element_data,
     mass,
     pressure_convection_diffusion,
@@ -56,6 +58,9 @@ from ._common import CappedSolver, check_coefficient, check_positive, check_stat
 
 __all__ = ["NavierStokesStepper", "vorticity", "divergence_free_projection"]
 
+# Largest cell Courant number up to which "auto" keeps the fixed Cahouet-Chabard preconditioner.
+COURANT_SWITCH = 2.0
+
 
 class NavierStokesStepper:
     """A differentiable, capped Navier-Stokes step on any 2D/3D mesh (the physics
@@ -70,13 +75,17 @@ class NavierStokesStepper:
             state before u as `previous=`; without it a step is implicit Euler).
         solver: a `CappedSolver` (default GMRES(50), rtol 1e-9); k counts inner iterations.
         preconditioner: "pcd" (AIR multigrid on the velocity block with convection, pressure
-            convection-diffusion Schur approximation: any dt) or "cahouet-chabard" (built
-            once without convection: small dt only).
+            convection-diffusion Schur approximation, rebuilt each Picard pass: bounded
+            iterations for any dt), "cahouet-chabard" (built once without convection: cheap,
+            good while dt is small) or "auto" (default): "pcd" for steady steps and
+            whenever the largest cell Courant number |w| dt / h exceeds 2, else
+            "cahouet-chabard" (measured in experiments/RESULTS.md: below that the two need
+            about the same iterations and the fixed one saves the per-pass set-up).
     """
 
     def __init__(self, mesh: Mesh | None, nu: float, dt: float | None, dirichlet: dict,
                  picard: int = 1, bdf2: bool = False, solver: CappedSolver | None = None,
-                 spaces: TaylorHood | None = None, preconditioner: str = "pcd"):
+                 spaces: TaylorHood | None = None, preconditioner: str = "auto"):
         check_positive("nu", nu, "NavierStokesStepper")
         if dt is not None:
             check_positive("dt", dt, "NavierStokesStepper")
@@ -84,8 +93,8 @@ class NavierStokesStepper:
             raise ValueError(f"NavierStokesStepper: picard must be an int >= 1, got {picard!r}")
         if bdf2 and dt is None:
             raise ValueError("NavierStokesStepper: bdf2 needs a time step dt")
-        if preconditioner not in ("pcd", "cahouet-chabard"):
-            raise ValueError(f"NavierStokesStepper: preconditioner must be 'pcd' or 'cahouet-chabard', "
+        if preconditioner not in ("auto", "pcd", "cahouet-chabard"):
+            raise ValueError(f"NavierStokesStepper: preconditioner must be 'auto', 'pcd' or 'cahouet-chabard', "
                              f"got {preconditioner!r}")
         self.preconditioner = preconditioner
         self.th = spaces or TaylorHood(mesh)
@@ -123,6 +132,10 @@ class NavierStokesStepper:
         self._pressure_mass = Jacobi(assemble_matrix(mass, self.th.pressure))
         self._schur = CahouetChabard(self._pressure_mass, nu, None if dt is None else self._pressure_laplacian, dt)
         self._divergence = None
+        corners = self.mesh.points[self.mesh.cells].to(self.th.velocity.device, self.th.velocity.dtype)
+        n = corners.shape[1]
+        self._cell_size = torch.stack([(corners[:, a] - corners[:, b]).norm(dim=-1) for a in range(n)
+                                       for b in range(a + 1, n)], -1).max(-1).values
 
     def _rhs(self, u: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
         n_s, d = self.th.scalar_velocity.n_dofs, self.mesh.dim
@@ -211,22 +224,34 @@ class NavierStokesStepper:
         n_s = th.scalar_velocity.n_dofs
         Auu = A.block(slice(0, n_s), slice(0, n_s))
         batched = A.batch_size is not None and A.batch_size > 1
-        if self.solver.grad == "unrolled" or (self.preconditioner == "cahouet-chabard" and batched):
+        mode = self.preconditioner
+        if mode == "auto":
+            mode = "cahouet-chabard" if dt is not None and self.courant_number(w, dt) <= COURANT_SWITCH else "pcd"
+        if self.solver.grad == "unrolled" or (mode == "cahouet-chabard" and batched):
             # Unrolled gradients differentiate the iterations with the preconditioner held
             # fixed; one built from the state would make them wrong even for a converged solve.
             return BlockTriangular(th.n_u, self._velocity_pc, self._schur, Bt)
-        if self.preconditioner == "cahouet-chabard":  # one sample: AMG of the current block
+        if mode == "cahouet-chabard":  # one sample: AMG of the current block
             values = Auu.values.detach().reshape(-1)
             return BlockTriangular(th.n_u, Componentwise(AMG(Auu.with_values(values)), self.mesh.dim, n_s),
                                    self._schur, Bt)
         values = Auu.values.detach()
         # One hierarchy per pass (AMG is not batched): a batch shares that of its mean block.
-        Auu = Auu.with_values(values if values.ndim == 1 else values.mean(0))
+        # Built from the algebraically upwinded block (an M-matrix): on the Galerkin block
+        # itself AIR's cycle diverged at Re 100 (cell Peclet numbers near 60) and at some
+        # Re 20 states; the upwinded one is robust and close enough to precondition it.
+        Auu = discrete_upwind(Auu.with_values(values if values.ndim == 1 else values.mean(0)))
         velocity = Componentwise(AMG(Auu, kind="air"), self.mesh.dim, n_s)
         scalar_nu = float(nu) if isinstance(nu, (int, float)) else self.nu
         Fp = self._with_pressure_bc(pressure_convection_diffusion(th, scalar_nu, w.detach().mean(0), dt))
         return BlockTriangular(th.n_u, velocity, PressureConvectionDiffusion(self._pressure_mass, Fp,
                                                                             self._pcd_laplacian), Bt)
+
+    def courant_number(self, w: torch.Tensor, dt: float) -> float:
+        """The largest cell Courant number |w| dt / h of the convecting velocity w [n_u] or
+        [B, n_u] (w at the cell centroid, h the cell's longest edge)."""
+        speed = Field(self.th.velocity, w.detach()).at_quadrature(0)[..., 0, :].norm(dim=-1)  # [..., C]
+        return float((speed * (dt / self._cell_size)).max())
 
     def _with_pressure_bc(self, matrix):
         """A pressure-space matrix with the PCD pressure condition's rows and columns
