@@ -295,6 +295,9 @@ def _bench_physics(args: argparse.Namespace) -> int:
     for r in result["oseen"]:
         print(f"{'DFG 2D channel':<30}{r['n_dofs']:>8}{r['re']:>5}{r['preconditioner']:>17}{r['gmres_iterations']:>10}"
               f"{r['status']:>10}{r['setup_s']:>9.2f}{r['solve_s']:>9.2f}{r['newton_s']:>10.1f}")
+    for r in result["steady_3d"]:
+        print(f"{r['case']}: {r['n_dofs']} dofs, {r['newton_iterations']} Newton iterations, GMRES "
+              f"{r['gmres_iterations']}, {r['newton_s']:.1f} s, drag coefficient {r['drag_coefficient']:.3f}")
     _write_json(result, args.json)
     return 0
 

@@ -18,7 +18,7 @@ from ._common import CappedSolver
 from .burgers import BurgersStepper
 from .heat import HeatStepper
 from .navier_stokes import NavierStokesStepper
-from .oseen_bench import oseen_rows
+from .oseen_bench import oseen_rows, steady_3d_row
 from .poisson import PoissonProblem
 
 __all__ = ["bench_physics"]
@@ -82,4 +82,5 @@ def bench_physics(quick: bool = False, repeats: int = 3, k: int = 20) -> dict:
                                                     "bottom": (0.0, 0.0)})
         rows.append(_measure("navier-stokes 2D Taylor-Hood (GMRES, block)", ns.th.n_dofs, ns,
                              torch.zeros(ns.th.n_u, dtype=torch.float64), k, repeats, quick))
-    return {"device": "cpu", "torch_threads": torch.get_num_threads(), "rows": rows, "oseen": oseen_rows(quick)}
+    return {"device": "cpu", "torch_threads": torch.get_num_threads(), "rows": rows, "oseen": oseen_rows(quick),
+            "steady_3d": [] if quick else [steady_3d_row(0.1)]}

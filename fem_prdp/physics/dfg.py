@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from ..mesh import DFG_2D, channel_cylinder
+from ..mesh import DFG_2D, DFG_3D, channel_cylinder, channel_cylinder_3d
 from ._common import CappedSolver
 from .forces import boundary_force, drag_lift_coefficients
 from .navier_stokes import NavierStokesStepper
 from .steady import steady_state
 
-__all__ = ["NU", "BANDS_2D_1", "BANDS_2D_2", "dfg_channel", "dfg_2d_1", "dfg_2d_2"]
+__all__ = ["NU", "BANDS_2D_1", "BANDS_2D_2", "dfg_channel", "dfg_channel_3d", "dfg_2d_1", "dfg_2d_2"]
 
 NU = 1e-3  # kinematic viscosity; Re = U_mean D / nu with D = 0.1 and U_mean = 2/3 U_max
 DIAMETER = 2 * DFG_2D["radius"]
@@ -42,6 +42,21 @@ def dfg_channel(h: float, re: float = 20.0, dt: float | None = None, preconditio
                                {"inlet": inflow, "walls": (0.0, 0.0), "cylinder": (0.0, 0.0)},
                                solver=CappedSolver("gmres", rtol=rtol, restart=200, max_iters=3000),
                                preconditioner=preconditioner, **kwargs)
+
+
+def dfg_channel_3d(h: float, re: float = 20.0, **kwargs) -> NavierStokesStepper:
+    """The DFG 3D channel (3D-1Z: steady, Re 20 with U_mean = 4/9 U_max of the inflow
+    16 U_max y z (H - y)(H - z) / H^4), steady steps; elements h, h / 2 on the cylinder."""
+    u_max, height = 2.25 * re * NU / DIAMETER, DFG_3D["height"]
+
+    def inflow(x):
+        y, z = x[..., 1], x[..., 2]
+        ux = 16 * u_max * y * z * (height - y) * (height - z) / height**4
+        return torch.stack([ux, torch.zeros_like(ux), torch.zeros_like(ux)], -1)
+
+    return NavierStokesStepper(channel_cylinder_3d(h=h), NU, None,
+                               {"inlet": inflow, "walls": (0.0, 0.0, 0.0), "cylinder": (0.0, 0.0, 0.0)},
+                               solver=CappedSolver("gmres", rtol=1e-8, restart=200, max_iters=3000), **kwargs)
 
 
 def dfg_2d_1(h: float = 0.04) -> dict:

@@ -12,10 +12,10 @@ import torch
 
 from ..fem import apply_dirichlet, assemble_oseen
 from ..linalg import GMRES, solve
-from .dfg import NU, dfg_channel
+from .dfg import NU, dfg_channel, dfg_channel_3d
 from .steady import steady_state
 
-__all__ = ["oseen_rows"]
+__all__ = ["oseen_rows", "steady_3d_row"]
 
 def oseen_rows(quick: bool = False, old_cap: int = 600, on_row=None) -> list[dict]:
     """One row per (mesh, Re, preconditioner): the Oseen system linearised at the Newton
@@ -49,3 +49,20 @@ def oseen_rows(quick: bool = False, old_cap: int = 600, on_row=None) -> list[dic
                 if on_row is not None:
                     on_row(rows[-1])
     return rows
+
+
+def steady_3d_row(h: float = 0.1) -> dict:
+    """The 3D DFG channel at Re 20 (3D-1Z) by Newton: size, nonlinear and GMRES iterations,
+    seconds, and the drag coefficient (2 F_x / (U_mean^2 D H))."""
+    from .dfg import DIAMETER
+    from .forces import boundary_force, drag_lift_coefficients
+
+    ns = dfg_channel_3d(h)
+    t0 = time.perf_counter()
+    state = steady_state(ns, tol=1e-8)
+    seconds = time.perf_counter() - t0
+    force = boundary_force(ns.th, state.velocity, state.pressure, NU, "cylinder")
+    c_d, c_l = drag_lift_coefficients(force, 20 * NU / DIAMETER, DIAMETER, height=0.41)
+    return {"case": "DFG 3D channel Re 20 (steady, Newton)", "n_dofs": ns.th.n_dofs, "h": h,
+            "newton_iterations": state.iterations, "gmres_iterations": state.linear_iterations,
+            "newton_s": seconds, "drag_coefficient": float(c_d), "lift_coefficient": float(c_l)}
