@@ -20,10 +20,7 @@ def supg_tau(space: FunctionSpace, velocity: Field, diffusivity: float) -> torch
 
     For P1 elements the SUPG source term tau (w . grad v, f) must be added too when f != 0.
     """
-    mesh = space.mesh
-    p = mesh.points.to(device=space.device, dtype=space.dtype)[mesh.cells.to(space.device)]
-    n = p.shape[1]
-    h = torch.stack([(p[:, a] - p[:, b]).norm(dim=-1) for a in range(n) for b in range(a + 1, n)], -1).max(-1).values
+    h = space.mesh.cell_diameters().to(device=space.device, dtype=space.dtype)
     w = velocity.at_quadrature(0)  # degree-0 rule: the centroid, [..., C, 1, dim]
     speed = w[..., 0, :].norm(dim=-1)
     pe = speed * h / (2 * diffusivity)

@@ -107,6 +107,13 @@ class Mesh:
         """[n_cells] float: length, area or volume of each cell (signed: orientation sign)."""
         return simplex_volumes(self.points, self.cells, signed=signed)
 
+    def cell_diameters(self) -> torch.Tensor:
+        """[n_cells] float: the longest edge of each cell (the h of stabilisation and
+        Courant numbers)."""
+        p = self.points[self.cells]
+        n = p.shape[1]
+        return torch.stack([(p[:, a] - p[:, b]).norm(dim=-1) for a in range(n) for b in range(a + 1, n)], -1).max(-1).values
+
     def measure(self) -> float:
         """Total length, area or volume of the domain."""
         return float(self.cell_volumes().sum())

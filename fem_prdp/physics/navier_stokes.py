@@ -10,14 +10,16 @@ given u_older as `previous=`). With dt=None the step is one steady Picard iterat
 (`fem_prdp.physics.steady_state` iterates to the steady solution, Picard or Newton).
 
 The saddle-point system is solved by GMRES with an upper block-triangular preconditioner.
-By default (`preconditioner="pcd"`) both blocks see the convection, so the iteration count
-stays bounded for any dt, steady flows included: an AIR algebraic-multigrid V-cycle of the
-velocity block itself, and the pressure convection-diffusion Schur approximation
+With `preconditioner="pcd"` both blocks see the convection, so the iteration count stays
+bounded for any dt, steady flows included: an AIR algebraic-multigrid V-cycle of the
+(upwinded) velocity block, and the pressure convection-diffusion Schur approximation
 S^-1 = L_p^-1 F_p(w) M_p^-1 (`fem.pressure_convection_diffusion`), rebuilt each Picard
-pass from the convecting velocity (from the batch mean for a batch). The older
-`preconditioner="cahouet-chabard"` is built once, without convection: an AMG V-cycle of
-M/dt + nu K and S^-1 = nu M_p^-1 + (1/dt) L_p^-1, good only while dt is small (measured in
-experiments/RESULTS.md). Unrolled gradients always use that fixed one. Velocity Dirichlet
+pass from the convecting velocity (from the batch mean for a batch). With
+`preconditioner="cahouet-chabard"` it is built once, without convection: an AMG V-cycle of
+M/dt + nu K and S^-1 = nu M_p^-1 + (1/dt) L_p^-1, cheap and good only while dt is small.
+The default, "auto", takes the fixed one while the largest cell Courant number is at most
+2 and "pcd" otherwise and for steady steps (measured in experiments/RESULTS.md). Unrolled
+gradients always use the fixed one. Velocity Dirichlet
 conditions by boundary name; boundaries without one are do-nothing outflow; an enclosed
 flow (every boundary Dirichlet) pins one pressure dof.
 """
@@ -132,10 +134,7 @@ class NavierStokesStepper:
         self._pressure_mass = Jacobi(assemble_matrix(mass, self.th.pressure))
         self._schur = CahouetChabard(self._pressure_mass, nu, None if dt is None else self._pressure_laplacian, dt)
         self._divergence = None
-        corners = self.mesh.points[self.mesh.cells].to(self.th.velocity.device, self.th.velocity.dtype)
-        n = corners.shape[1]
-        self._cell_size = torch.stack([(corners[:, a] - corners[:, b]).norm(dim=-1) for a in range(n)
-                                       for b in range(a + 1, n)], -1).max(-1).values
+        self._cell_size = self.mesh.cell_diameters().to(self.th.velocity.device, self.th.velocity.dtype)
 
     def _rhs(self, u: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
         n_s, d = self.th.scalar_velocity.n_dofs, self.mesh.dim
@@ -196,7 +195,7 @@ class NavierStokesStepper:
                 A, b = apply_dirichlet(A, b, th.velocity, dofs=bc_dofs, values=bc_values)
             if self.pin_pressure:
                 A, b = apply_dirichlet(A, b, th.velocity, dofs=torch.tensor([th.n_u]), values=0.0)
-            P = self._oseen_preconditioner(A, w, nu, dt)
+            P = self.oseen_preconditioner(A, w, nu, dt)
             x = self.solver(A, b, k, P, start)
             start = None  # later Picard passes start from zero, as the first does by default
             w, p = x[:, : th.n_u], x[:, th.n_u:]
@@ -216,9 +215,11 @@ class NavierStokesStepper:
             out.append(self.step(out[-1], k, previous=previous, **params))
         return torch.stack(out)
 
-    def _oseen_preconditioner(self, A, w: torch.Tensor, nu, dt: float | None) -> Preconditioner:
-        """The block-triangular preconditioner of this Picard pass's Dirichlet-eliminated
-        matrix A (values [nnz] or [B, nnz]), convecting velocity w [B, n_u]."""
+    def oseen_preconditioner(self, A, w: torch.Tensor, nu, dt: float | None) -> Preconditioner:
+        """The block-triangular preconditioner (as this stepper's `preconditioner` setting
+        chooses) for a Dirichlet-eliminated Oseen or Newton matrix A (values [nnz] or
+        [B, nnz]) linearised at the convecting velocity w [B, n_u], viscosity nu and time
+        step dt (None: steady). Steps and `steady_state` build theirs here."""
         th = self.th
         Bt = A.block(slice(0, th.n_u), slice(th.n_u, None))
         n_s = th.scalar_velocity.n_dofs

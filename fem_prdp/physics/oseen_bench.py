@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from ..fem import apply_dirichlet, assemble_oseen
+from ..fem import apply_dirichlet, assemble_oseen, dirichlet_conditions
 from ..linalg import GMRES, solve
 from .dfg import NU, dfg_channel, dfg_channel_3d
 from .steady import steady_state
@@ -30,13 +30,13 @@ def oseen_rows(quick: bool = False, old_cap: int = 600, on_row=None) -> list[dic
             state = steady_state(ns, tol=1e-9)
             newton_s = time.perf_counter() - t0
             th = ns.th
+            dofs, values = dirichlet_conditions(th.velocity, ns.dirichlet)
             A, b = apply_dirichlet(assemble_oseen(th, NU, velocity=state.velocity).matrix,
-                                   torch.zeros(th.n_dofs, dtype=torch.float64), th.velocity,
-                                   dofs=ns._bc_dofs, values=ns._bc_values)
+                                   torch.zeros(th.n_dofs, dtype=torch.float64), th.velocity, dofs=dofs, values=values)
             for name in ("pcd", "cahouet-chabard"):
                 stepper = ns if name == "pcd" else dfg_channel(h, re, preconditioner=name)
                 t0 = time.perf_counter()
-                P = stepper._oseen_preconditioner(A, state.velocity[None], NU, None)
+                P = stepper.oseen_preconditioner(A, state.velocity[None], NU, None)
                 setup = time.perf_counter() - t0
                 cap = 3000 if name == "pcd" else old_cap
                 _, info = solve(A, b, GMRES(rtol=1e-8, max_iters=cap, restart=200), P)

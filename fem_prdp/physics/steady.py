@@ -143,7 +143,7 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
                     f"steady_state({method}): no steady state after {max_iterations} iterations; relative "
                     f"residuals {_history(out.residuals)} (tol {tol:g}); raise max_iterations, use more "
                     "picard_start iterations, continue from a lower Reynolds number (u0=), or try method='time'")
-            P = stepper._oseen_preconditioner(A, x[None, : th.n_u], nu_fixed, None)
+            P = stepper.oseen_preconditioner(A, x[None, : th.n_u], nu_fixed, None)
             # Both solve for the correction (so the linear rtol is relative to R, not to b,
             # and the nonlinear residual can fall below it): Picard with A, Newton with J.
             newton = method == "newton" and it >= picard_start
@@ -162,7 +162,7 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
         x_theta = x.index_put((bc_dofs,), bc_values.to(x))
         R, _, _ = residual(x_theta, bc_values, nu)
         J = _eliminated(assemble_newton(th, nu_fixed, x[: th.n_u]), x, bc_dofs, stepper)
-        P = stepper._oseen_preconditioner(A, x[None, : th.n_u], nu_fixed, None)
+        P = stepper.oseen_preconditioner(A, x[None, : th.n_u], nu_fixed, None)
         x = x_theta - stepper.solver(J, R[None], k, P)[0]
     out.velocity, out.pressure = x[: th.n_u], x[th.n_u:]
     return out

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import fem_prdp.mesh as M
-from fem_prdp.linalg import solve_records
 from fem_prdp.fem import TaylorHood, assemble_newton, assemble_oseen
+from fem_prdp.linalg import solve_records
 from fem_prdp.physics import (
     CappedSolver,
     NavierStokesStepper,
