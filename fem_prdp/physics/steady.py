@@ -27,7 +27,7 @@ import torch
 
 from ..fem import apply_dirichlet, assemble_newton, assemble_oseen
 from ..linalg import solve_records
-from ._common import check_coefficient, resolve_dirichlet
+from ._common import check_coefficient, check_state, resolve_dirichlet
 from .navier_stokes import NavierStokesStepper
 
 __all__ = ["SteadyState", "SteadyStateError", "steady_state"]
@@ -98,6 +98,11 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
     if method not in _METHODS:
         raise ValueError(f"steady_state: method must be one of {_METHODS}, got {method!r}")
     th = stepper.th
+    if u0 is not None:
+        check_state(u0, th.n_u, "steady_state", "u0")
+        if u0.ndim != 1:
+            raise ValueError(f"steady_state: one steady state at a time: u0 must be [{th.n_u}], got "
+                             f"{tuple(u0.shape)} (loop over a batch)")
     if nu is not None:
         check_coefficient("nu", nu, "steady_state")
     nu = stepper.nu if nu is None else nu

@@ -107,6 +107,10 @@ def test_a_steady_solve_that_cannot_converge_says_so_with_its_history():
     ns = _channel(0.15, nu=1e-2)
     with pytest.raises(SteadyStateError, match=r"no steady state after 2 iterations; relative residuals 1\.00e\+00"):
         steady_state(ns, method="picard", max_iterations=2)
+    with pytest.raises(ValueError, match="one steady state at a time"):
+        steady_state(ns, torch.zeros(2, ns.th.n_u, dtype=torch.float64))
+    with pytest.raises(ValueError, match="contains NaN"):
+        steady_state(ns, torch.full((ns.th.n_u,), float("nan"), dtype=torch.float64))
     with pytest.raises(ValueError, match="method must be one of"):
         steady_state(ns, method="anderson")
     with pytest.raises(ValueError, match="dirichlet values for \\['wing'\\]"):
