@@ -3,8 +3,6 @@ own solvers: the channel set-up, the quantities the benchmark defines, and its b
 
 2D-1 (steady, Re 20): drag and lift coefficients of the cylinder and the pressure
 difference between its front (0.15, 0.2) and back (0.25, 0.2).
-2D-2 (periodic, Re 100): the maximum drag and lift coefficients over a period of the
-vortex street and the Strouhal number St = D f / U_mean of the lift's frequency f.
 """
 
 from __future__ import annotations
@@ -17,15 +15,13 @@ from .forces import boundary_force, drag_lift_coefficients
 from .navier_stokes import NavierStokesStepper
 from .steady import steady_state
 
-__all__ = ["NU", "BANDS_2D_1", "BANDS_2D_2", "dfg_channel", "dfg_channel_3d", "dfg_2d_1", "dfg_2d_2"]
+__all__ = ["NU", "BANDS_2D_1", "dfg_channel", "dfg_channel_3d", "dfg_2d_1"]
 
 NU = 1e-3  # kinematic viscosity; Re = U_mean D / nu with D = 0.1 and U_mean = 2/3 U_max
 DIAMETER = 2 * DFG_2D["radius"]
 # Schäfer & Turek (1996), Table 4: the bands the participating codes' best results span.
 BANDS_2D_1 = {"drag coefficient": (5.57, 5.59), "lift coefficient": (0.0104, 0.0110),
               "pressure difference": (0.1172, 0.1176)}
-BANDS_2D_2 = {"maximum drag coefficient": (3.22, 3.24), "maximum lift coefficient": (0.99, 1.01),
-              "Strouhal number": (0.295, 0.305)}
 
 
 def dfg_channel(h: float, re: float = 20.0, dt: float | None = None, preconditioner: str = "pcd",
@@ -72,38 +68,3 @@ def dfg_2d_1(h: float = 0.04) -> dict:
     return {"drag coefficient": float(c_d), "lift coefficient": float(c_l), "pressure difference": float(p[0] - p[1]),
             "n_dofs": ns.th.n_dofs, "newton_iterations": state.iterations, "gmres_iterations": state.linear_iterations}
 
-
-def dfg_2d_2(h: float = 0.02, dt: float = 0.005, t_end: float = 8.0, periods: int = 3) -> dict:
-    """DFG 2D-2 by BDF2 time steps (two Picard passes each) from the steady Re 100 Newton
-    solution, to `t_end`: the extremes of c_D and c_L over the last `periods` lift periods,
-    and the Strouhal number from the mean spacing of the lift's upward zero crossings
-    there (linearly interpolated). Returns those, "n_dofs", "steps" and "gmres_per_step"."""
-    from ..linalg import solve_records
-
-    ns = dfg_channel(h, re=100.0, dt=dt, bdf2=True, picard=2)
-    u_mean = 100.0 * NU / DIAMETER
-    state = steady_state(dfg_channel(h, re=100.0), tol=1e-8)
-    history, times, c_d, c_l, iterations = [state.velocity], [], [], [], []
-    n_steps = round(t_end / dt)
-    for i in range(n_steps):
-        previous = history[-2] if len(history) > 1 else None
-        with torch.no_grad(), solve_records() as records:
-            u, p = ns.step_with_pressure(history[-1], previous=previous)
-        iterations.append(sum(int(r.n_iters.max()) for r in records))
-        force = boundary_force(ns.th, u, p, NU, "cylinder", u_old=history[-1], dt=dt,
-                               u_older=previous)
-        cd, cl = drag_lift_coefficients(force, u_mean, DIAMETER)
-        times.append((i + 1) * dt)
-        c_d.append(float(cd))
-        c_l.append(float(cl))
-        history = [history[-1], u]
-    ups = [times[i] - c_l[i] * dt / (c_l[i + 1] - c_l[i]) for i in range(len(c_l) - 1) if c_l[i] < 0 <= c_l[i + 1]]
-    if len(ups) < periods + 1:
-        raise RuntimeError(f"dfg_2d_2: only {len(ups)} lift periods by t = {t_end}; raise t_end")
-    start = ups[-periods - 1]
-    window = [i for i, t in enumerate(times) if t >= start]
-    period = (ups[-1] - start) / periods
-    return {"maximum drag coefficient": max(c_d[i] for i in window),
-            "maximum lift coefficient": max(c_l[i] for i in window),
-            "Strouhal number": DIAMETER / (period * u_mean), "n_dofs": ns.th.n_dofs, "steps": n_steps,
-            "gmres_per_step": sum(iterations) / len(iterations)}

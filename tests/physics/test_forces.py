@@ -50,6 +50,13 @@ def test_dfg_2d_1_drag_lift_and_pressure_drop_fall_inside_the_published_bands():
         boundary_force(th, u, p, NU, "cylinder", u_old=u)
     # A time step's residual adds the inertia: a steady state has none.
     torch.testing.assert_close(boundary_force(th, u, p, NU, "cylinder", u_old=u, dt=0.1), force)
+    # BDF2 inertia (3 u - 4 u_old + u_older) / (2 dt) with u_older = u_old is the Euler rate
+    # over 2 dt / 3.
+    u_old = 0.9 * u
+    torch.testing.assert_close(boundary_force(th, u, p, NU, "cylinder", u_old=u_old, dt=0.3, u_older=u_old),
+                               boundary_force(th, u, p, NU, "cylinder", u_old=u_old, dt=0.2))
+    with pytest.raises(ValueError, match="u_older"):
+        boundary_force(th, u, p, NU, "cylinder", u_older=u)
 
 
 def test_gradients_at_points_are_exact_for_the_space_polynomials():
