@@ -116,7 +116,8 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
     x[bc_dofs] = bc_values.detach().to(x)
 
     def residual(state: torch.Tensor, values: torch.Tensor, viscosity):
-        """(R(state) [n_dofs], the Dirichlet-eliminated Oseen matrix at state)."""
+        """(R(state) [n_dofs], and the Dirichlet-eliminated Oseen matrix and right-hand side at
+        state: R = A state - b)."""
         A, b = apply_dirichlet(assemble_oseen(th, viscosity, velocity=state[: th.n_u]).matrix,
                                torch.zeros_like(state), th.velocity, dofs=bc_dofs, values=values)
         if stepper.pin_pressure:
