@@ -266,11 +266,12 @@ def pressure_convection_diffusion(th: TaylorHood, nu: float, velocity: torch.Ten
         values = values + assemble_matrix(mass, Q).values / dt
     names = tuple(mesh.boundaries)
     if names:
-        facets = mesh.boundary_facets(*names)
-        V = th.scalar_velocity
-        vertex_dofs = V._raw_to_dof.to(velocity.device)[facets.to(velocity.device)]  # P2 vertex dofs come first
-        w_facet = velocity.reshape(mesh.dim, V.n_dofs)[:, vertex_dofs].mean(-1).T  # [F, dim]
-        normal = mesh.facet_normals(facets).to(w_facet)
+        if "boundary_normals" not in th._cache:  # fixed per mesh: P2 vertex dofs and normals
+            facets = mesh.boundary_facets(*names)
+            th._cache["boundary_normals"] = (th.scalar_velocity._raw_to_dof[facets].to(velocity.device),
+                                             mesh.facet_normals(facets).to(velocity))
+        vertex_dofs, normal = th._cache["boundary_normals"]
+        w_facet = velocity.reshape(mesh.dim, -1)[:, vertex_dofs].mean(-1).T  # [F, dim]
         inflow = torch.clamp(-(w_facet * normal).sum(1), min=0.0)
         if bool((inflow > 0).any()):
             values = values + assemble_boundary_matrix(Q, *names, alpha=inflow, like=F).values
