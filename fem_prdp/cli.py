@@ -290,10 +290,10 @@ def _bench_physics(args: argparse.Namespace) -> int:
         print(f"{r['case']:<46}{r['n_dofs']:>9}{r['k']:>4}{r['forward_s']:>10.4f}{r['backward_s']:>10.4f}"
               f"{r['forward_s_per_iteration'] * 1e3:>9.3f}{r['k_switch_cost_ratio']:>10.3f}")
     print("K-switch: time of training steps at K then K + 1 over steps at a fixed K (1 = no per-K cost)")
-    print(f"\n{'Oseen solve at the Newton steady state':<30}{'dofs':>8}{'Re':>5}{'preconditioner':>17}"
+    print(f"\n{'Oseen solve at the Newton steady state':<40}{'dofs':>8}{'Re':>5}{'preconditioner':>17}"
           f"{'GMRES its':>10}{'status':>10}{'setup s':>9}{'solve s':>9}{'Newton s':>10}")
     for r in result["oseen"]:
-        print(f"{'DFG 2D channel':<30}{r['n_dofs']:>8}{r['re']:>5}{r['preconditioner']:>17}{r['gmres_iterations']:>10}"
+        print(f"{'DFG 2D channel':<40}{r['n_dofs']:>8}{r['re']:>5}{r['preconditioner']:>17}{r['gmres_iterations']:>10}"
               f"{r['status']:>10}{r['setup_s']:>9.2f}{r['solve_s']:>9.2f}{r['newton_s']:>10.1f}")
     for r in result["steady_3d"]:
         print(f"{r['case']}: {r['n_dofs']} dofs, {r['newton_iterations']} Newton iterations, GMRES "
