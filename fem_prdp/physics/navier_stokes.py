@@ -124,15 +124,15 @@ class NavierStokesStepper:
         # first, Stokes, pass and GMRES's residual estimate drifted from the true residual),
         # or one pinned dof when every boundary is a wall or an inflow.
         outflow = [name for name in self.mesh.boundaries if name not in self.dirichlet]
-        self._pressure_bc = (self.th.pressure.boundary_dofs(*outflow) if outflow else
-                             torch.zeros(1, dtype=torch.long))
-        L, _ = apply_dirichlet(L, torch.zeros(self.th.n_p, dtype=L.dtype), self.th.pressure,
-                               dofs=torch.zeros(1, dtype=torch.long), values=0.0)
-        self._pressure_laplacian = AMG(L)
-        self._pcd_laplacian = self._pressure_laplacian if not outflow else AMG(self._with_pressure_bc(
-            assemble_matrix(stiffness, self.th.pressure)))
+        pinned = torch.zeros(1, dtype=torch.long)
+        self._pressure_bc = self.th.pressure.boundary_dofs(*outflow) if outflow else pinned
+        self._pcd_laplacian = AMG(self._with_pressure_bc(L))
+        cc_laplacian = None  # Cahouet-Chabard's (time steps only) keeps its one pinned dof
+        if dt is not None:
+            cc_laplacian = self._pcd_laplacian if not outflow else AMG(apply_dirichlet(
+                L, torch.zeros(self.th.n_p, dtype=L.dtype), self.th.pressure, dofs=pinned, values=0.0)[0])
         self._pressure_mass = Jacobi(assemble_matrix(mass, self.th.pressure))
-        self._schur = CahouetChabard(self._pressure_mass, nu, None if dt is None else self._pressure_laplacian, dt)
+        self._schur = CahouetChabard(self._pressure_mass, nu, cc_laplacian, dt)
         self._divergence = None
         self._cell_size = self.mesh.cell_diameters().to(self.th.velocity.device, self.th.velocity.dtype)
 

@@ -161,7 +161,7 @@ def steady_state(stepper: NavierStokesStepper, u0: torch.Tensor | None = None, *
             else:
                 x = x + delta
                 R, A, b = residual(x, values_fixed, nu_fixed)
-            out.linear_iterations.append(int(sum(int(r.n_iters.max()) for r in records)))
+            out.linear_iterations.append(records.totals()["primal"])
     # The implicit-function step: value x*, derivative -J^-1 dR/dtheta.
     if torch.is_grad_enabled() and (_requires_grad(nu) or _requires_grad(bc_values)):
         # The boundary values enter x itself (they also convect), so R sees them twice.
@@ -208,7 +208,7 @@ def _pseudo_time(stepper, u0, tol, max_steps, k, nu, dirichlet) -> SteadyState:
     for _ in range(max_steps):
         with solve_records() as records:
             new, p = stepper.step_with_pressure(u, k, nu=nu, dirichlet=dirichlet)
-        out.linear_iterations.append(int(sum(int(r.n_iters.max()) for r in records)))
+        out.linear_iterations.append(records.totals()["primal"])
         out.residuals.append(float((new - u).norm() / new.norm()))
         u = new
         if out.residuals[-1] < tol:
