@@ -37,9 +37,9 @@ class BurgersConfig(CaseConfig):
 
 def burgers_experiment(cfg: BurgersConfig, out: Path) -> Experiment:
     mesh = load_mesh(cfg.mesh, cfg.h)
-    V = FunctionSpace(mesh, 1, device=cfg.device)
+    V = FunctionSpace(mesh, 1, **cfg.physics)
     walls = {name: 0.0 for name in mesh.boundaries}
-    stepper = BurgersStepper(V, cfg.nu, cfg.dt, dirichlet=walls, solver=CappedSolver(cfg.solver, rtol=1e-10, restart=50))
+    stepper = BurgersStepper(V, cfg.nu, cfg.dt, dirichlet=walls, solver=CappedSolver(cfg.solver, rtol=cfg.rtol(1e-10), restart=50))
     n_comp = stepper.n_components
 
     def build():

@@ -19,7 +19,8 @@ from ..learn import (
     reference_trajectories,
 )
 from ..physics import CappedSolver, HeatStepper
-from .runner import CaseConfig, Experiment, data_key, field_model, load_mesh
+from ..learn.precision import parse_dtype
+from .runner import CaseConfig, Experiment, data_key, field_model, load_mesh, network_graph
 
 __all__ = ["HeatConfig", "HeatMeshesConfig", "heat_experiment", "heat_meshes_experiment"]
 
@@ -50,10 +51,10 @@ def _trajectories(V: FunctionSpace, stepper: HeatStepper, n: int, seed: int) -> 
 
 def heat_experiment(cfg: HeatConfig, out: Path) -> Experiment:
     mesh = load_mesh(cfg.mesh, cfg.h)
-    V = FunctionSpace(mesh, 1, device=cfg.device)
+    V = FunctionSpace(mesh, 1, **cfg.physics)
     walls = {name: 0.0 for name in mesh.boundaries}
     stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet=walls, lumped=cfg.lumped, precond=cfg.precond,
-                          solver=CappedSolver(cfg.solver, rtol=1e-10, grad=cfg.grad))
+                          solver=CappedSolver(cfg.solver, rtol=cfg.rtol(1e-10), grad=cfg.grad))
 
     key = data_key(cfg, mesh, kind="heat")
     data = cached(out / "cache", key, lambda: _trajectories(V, stepper, cfg.n_train + cfg.n_val, cfg.seed + 1000))
@@ -91,20 +92,20 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
                          f"{cfg.train_h}; pick an unseen one")
     meshes = [load_mesh(cfg.mesh, h) for h in (*cfg.train_h, cfg.h)]  # the last one is unseen
     names = sorted(meshes[0].boundaries)
-    solver = CappedSolver(cfg.solver, rtol=1e-10, grad=cfg.grad)
+    solver = CappedSolver(cfg.solver, rtol=cfg.rtol(1e-10), grad=cfg.grad)
     parts, trajectories = [], []
     per_mesh = [cfg.n_train // len(cfg.train_h)] * len(cfg.train_h) + [cfg.n_val]
     for m, (mesh, n) in enumerate(zip(meshes, per_mesh, strict=True)):
         if sorted(mesh.boundaries) != names:
             raise ValueError(f"heat-2d-meshes: every mesh needs the boundaries {names}; mesh {m} has "
                              f"{sorted(mesh.boundaries)}")
-        V = FunctionSpace(mesh, 1, device=cfg.device)
+        V = FunctionSpace(mesh, 1, **cfg.physics)
         stepper = HeatStepper(V, cfg.nu, cfg.dt, dirichlet={b: 0.0 for b in names}, lumped=cfg.lumped,
                               precond=cfg.precond, solver=solver)
         key = data_key(cfg, mesh, mesh_index=m, kind="heat-meshes")
         data = cached(out / "cache", key, lambda V=V, s=stepper, n=n, m=m: _trajectories(V, s, n, cfg.seed + 1000 + m))
         data = data.to(cfg.device)
-        parts.append((mesh_to_graph(mesh, boundary_names=names).to(cfg.device), stepper))
+        parts.append((network_graph(cfg, mesh_to_graph(mesh, boundary_names=names)), stepper))
         trajectories += [(m, traj) for traj in data]
     n_train = sum(per_mesh[:-1])
     unseen = len(meshes) - 1
@@ -113,7 +114,8 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
         from ..learn import GraphFieldModel  # needs the gnn extra
 
         model = GraphFieldModel(parts[0][0], width=cfg.gnn_width, steps=cfg.gnn_steps, residual=cfg.residual)
-        return MultiMeshEmulatorTask(model.double().to(cfg.device), parts, trajectories)
+        return MultiMeshEmulatorTask(model.to(device=cfg.device, dtype=parse_dtype(cfg.network_dtype)), parts,
+                                     trajectories)
 
     def fields(task, val):
         traj = trajectories[int(val[0])][1]

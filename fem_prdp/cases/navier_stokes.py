@@ -85,19 +85,19 @@ def _boundary_conditions(cfg: NavierStokesConfig, mesh) -> dict:
 
 def navier_stokes_experiment(cfg: NavierStokesConfig, out: Path) -> Experiment:
     mesh = load_mesh(cfg.mesh, cfg.h)
-    th = TaylorHood(mesh, device=cfg.device)
+    th = TaylorHood(mesh, **cfg.physics)
     bcs = _boundary_conditions(cfg, mesh)
     # "Converged" solves stop at 1000 GMRES iterations (about 10 x K_eps): a state from a
     # half-trained network can make GMRES stall, and the validation must not hang on it
     # (the paper validates at a fixed K = 120); such a solve reports CAPPED in its info.
     coarse = NavierStokesStepper(None, cfg.nu, cfg.dt, bcs, spaces=th,
-                                 solver=CappedSolver("gmres", rtol=1e-9, restart=50, max_iters=1000))
+                                 solver=CappedSolver("gmres", rtol=cfg.rtol(1e-9), restart=50, max_iters=1000))
 
     def build():
         # The reference runs on its own (finer) mesh; its states are interpolated to the
         # coarse dofs, extrapolating where a curved boundary puts a coarse dof outside it.
         ref_th = th if cfg.reference_refinement is None else TaylorHood(
-            load_mesh(cfg.mesh, cfg.h / cfg.reference_refinement), device=cfg.device)
+            load_mesh(cfg.mesh, cfg.h / cfg.reference_refinement), **cfg.physics)
         fine = _Reference(NavierStokesStepper(None, cfg.nu, cfg.dt / cfg.substeps, bcs, picard=cfg.reference_picard,
                                               spaces=ref_th), cfg.substeps)
         n = cfg.n_train + cfg.n_val

@@ -42,10 +42,10 @@ def poisson_experiment(cfg: PoissonConfig, out: Path) -> Experiment:
     if cfg.model != "mlp":
         raise ValueError("poisson-inverse recovers parameters directly; --model does not apply")
     mesh = load_mesh(cfg.mesh, cfg.h)
-    V = FunctionSpace(mesh, 1, device=cfg.device)
+    V = FunctionSpace(mesh, 1, **cfg.physics)
     n_modes = max(cfg.modes) + 1
     problem = PoissonProblem(V, {name: 0.0 for name in mesh.boundaries}, n_modes=n_modes,
-                             solver=CappedSolver(cfg.solver, rtol=1e-10, max_iters=100_000))
+                             solver=CappedSolver(cfg.solver, rtol=cfg.rtol(1e-10), max_iters=100_000))
     truth = ParameterModel(len(cfg.modes), 0.0, V.dtype, cfg.device, positions=cfg.modes, size=n_modes)
     def source(theta):
         return problem.source(theta, cfg.sign)

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from ..physics import Stepper
+from .precision import run_network
 
 __all__ = ["Task", "EmulatorTask", "MultiMeshEmulatorTask", "CorrectionTask", "InverseTask", "ParameterModel"]
 
@@ -46,7 +47,7 @@ class EmulatorTask:
 
     def rollout(self, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(network step u1, physics step u2) from u0 [B, n]."""
-        u1 = self.model(u0)
+        u1 = run_network(self.model, u0)
         if self.warm_start:
             return u1, self.stepper.step(u1, k=k, x0=u1.detach())
         return u1, self.stepper.step(u1, k=k)
@@ -76,7 +77,7 @@ class CorrectionTask:
         states = []
         for _ in range(self.m):
             coarse = self.stepper.step(u, k=k)
-            u = coarse + self.model(coarse)
+            u = coarse + run_network(self.model, coarse)
             states.append(u)
         return torch.stack(states, 1)
 
@@ -128,6 +129,9 @@ class InverseTask:
     a batch of observations [B, n_obs] of the same unknowns, plus `regularizer(unknowns)`
     if given (e.g. a smoothness penalty on a recovered field). The metric is the normalised
     misfit with converged physics.
+
+    The unknowns reach the stepper in `physics_dtype` (default: `input`'s dtype; without
+    `input`, as the model returns them: a `ParameterModel` is float64 unless built otherwise).
     """
 
     model: torch.nn.Module
@@ -137,6 +141,7 @@ class InverseTask:
     transform: Callable[[torch.Tensor], Any] | None = None
     observed: torch.Tensor | None = None
     regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None
+    physics_dtype: torch.dtype | None = None
 
     def __post_init__(self):
         if (self.parameter is None) != (self.input is None):
@@ -145,7 +150,8 @@ class InverseTask:
 
     def predict(self, k: int | None) -> torch.Tensor:
         """The physics' response to the current unknowns, at the observed dofs."""
-        unknowns = self.model()
+        dtype = self.physics_dtype or (None if self.input is None else self.input.dtype)
+        unknowns = run_network(self.model, dtype=dtype)
         value = unknowns if self.transform is None else self.transform(unknowns)
         if self.parameter is None:
             u = self.stepper.step(value, k)
@@ -156,7 +162,7 @@ class InverseTask:
     def loss(self, observations: torch.Tensor, k: int | None) -> torch.Tensor:
         loss = ((self.predict(k) - observations) ** 2).mean()
         if self.regularizer is not None:
-            loss = loss + self.regularizer(self.model())
+            loss = loss + self.regularizer(run_network(self.model))
         return loss
 
     @torch.no_grad()
@@ -193,7 +199,7 @@ class MultiMeshEmulatorTask:
 
     def rollout(self, mesh: int, u0: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         graph, stepper = self.meshes[mesh]
-        u1 = self.model(u0, graph)
+        u1 = run_network(self.model, u0, graph)
         return u1, stepper.step(u1, k=k)
 
     def loss(self, index: torch.Tensor, k: int | None) -> torch.Tensor:

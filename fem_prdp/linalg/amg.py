@@ -4,7 +4,10 @@ device of the matrix and inside the Krylov loops without a trip through scipy).
 Two hierarchies, for two kinds of matrix:
 
 - "smoothed_aggregation" for symmetric positive definite ones (diffusion, the pressure
-  Laplacian): damped-Jacobi pre- and post-smoothing.
+  Laplacian): damped-Jacobi or Chebyshev pre- and post-smoothing. Chebyshev (a degree-d
+  polynomial in D^-1 A that damps its eigenvalues in [rho/30, 1.1 rho], rho estimated per
+  level at set-up) costs d matrix products per sweep, like d Jacobi sweeps, and halves the
+  CG iterations on 3D diffusion with jumping coefficients (experiments/RESULTS.md).
 - "air", approximate ideal restriction (Manteuffel, Ruge & Southworth 2018), for
   nonsymmetric ones where convection matters (the velocity block of an Oseen system):
   pyamg's `air_solver` with its cycle, no pre-smoothing and Jacobi post-smoothing on the
@@ -27,6 +30,11 @@ from .sparse import SparseMatrix
 __all__ = ["AMG"]
 
 _KINDS = ("smoothed_aggregation", "air")
+_SMOOTHERS = ("jacobi", "chebyshev")
+# The interval of D^-1 A's spectrum a Chebyshev smoother damps, as fractions of its
+# estimated spectral radius: the upper end with a margin for the estimate, the lower one
+# leaves the smooth error to the coarse grid (the usual choice, e.g. pyamg's and hypre's).
+_CHEBYSHEV_INTERVAL = (1.0 / 30.0, 1.1)
 
 
 class AMG(Preconditioner):
@@ -40,6 +48,8 @@ class AMG(Preconditioner):
             two F-point and one C-point Jacobi passes).
         omega: Jacobi damping (defaults 2/3 for smoothed aggregation, 1 for AIR).
         max_coarse: largest coarsest level, solved densely.
+        smoother: "jacobi" or "chebyshev" (smoothed aggregation only; AIR keeps its F/C
+            Jacobi passes). degree: the Chebyshev polynomial's degree.
 
     `transpose()` is the cycle itself for smoothed aggregation (symmetric A); for AIR it is
     an AIR cycle built from A^T (used by adjoint solves), made on first use.
@@ -53,15 +63,22 @@ class AMG(Preconditioner):
         omega: float | None = None,
         max_coarse: int = 500,
         kind: str = "smoothed_aggregation",
+        smoother: str = "jacobi",
+        degree: int = 2,
     ):
         import pyamg
 
         if kind not in _KINDS:
             raise ValueError(f"AMG: kind must be one of {_KINDS}, got {kind!r}")
+        if smoother not in _SMOOTHERS or (smoother == "chebyshev" and kind == "air"):
+            raise ValueError(f"AMG: smoother must be one of {_SMOOTHERS} (chebyshev with smoothed_aggregation "
+                             f"only), got {smoother!r} with kind {kind!r}")
+        if degree < 1:
+            raise ValueError(f"AMG: the Chebyshev degree must be >= 1, got {degree}")
         if A.values.ndim != 1:
             raise ValueError("AMG: batched matrices are not supported; build one per sample")
         air = kind == "air"
-        self.kind, self.A, self.max_coarse = kind, A, max_coarse
+        self.kind, self.A, self.max_coarse, self.smoother, self.degree = kind, A, max_coarse, smoother, degree
         self.pre = (0 if air else 1) if presmooth is None else presmooth
         self.post = 1 if postsmooth is None else postsmooth
         self.omega = (1.0 if air else 2.0 / 3.0) if omega is None else omega
@@ -76,9 +93,12 @@ class AMG(Preconditioner):
             Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev)
             inv_d = 1.0 / Al.diagonal()
             # Per sweep, the masks of the points it updates: all of them, or F twice then C.
+            # For Chebyshev, the interval it damps instead (from D^-1 A's spectral radius).
             if air:
                 coarse = torch.as_tensor(lvl.splitting, dtype=torch.bool, device=dev)
                 masks = [(~coarse).to(dt), (~coarse).to(dt), coarse.to(dt)]
+            elif smoother == "chebyshev":
+                masks = _chebyshev_interval(lvl.A)
             else:
                 masks = [None]
             self.levels.append((Al, inv_d, masks, SparseMatrix.from_scipy(lvl.P, dtype=dt, device=dev),
@@ -89,11 +109,36 @@ class AMG(Preconditioner):
 
     def _smooth(self, level, r: torch.Tensor, x: torch.Tensor | None, sweeps: int) -> torch.Tensor | None:
         A, inv_d, masks, _, _ = level
+        if self.smoother == "chebyshev":
+            for _ in range(sweeps):
+                x = self._chebyshev(A, inv_d, masks, r, x)
+            return x
         for _ in range(sweeps):
             for mask in masks:
                 step = self.omega * inv_d * (r if x is None else r - A.matvec(x))
                 step = step if mask is None else step * mask
                 x = step if x is None else x + step
+        return x
+
+    def _chebyshev(self, A, inv_d, interval, r, x):
+        """x + p(D^-1 A) D^-1 (r - A x): `degree` steps of the Chebyshev iteration for A x = r,
+        preconditioned by D, on the eigenvalue interval [lower, upper] (Saad, Iterative
+        Methods, Alg. 12.1). The same polynomial before and after the coarse correction
+        keeps the V-cycle symmetric, as CG needs."""
+        lower, upper = interval
+        theta, delta = (upper + lower) / 2, (upper - lower) / 2
+        sigma = theta / delta
+        rho = 1.0 / sigma
+        res = inv_d * (r if x is None else r - A.matvec(x))
+        d = res / theta
+        for i in range(self.degree):
+            x = d if x is None else x + d
+            if i == self.degree - 1:
+                break
+            res = res - inv_d * A.matvec(d)
+            rho_next = 1.0 / (2.0 * sigma - rho)
+            d = (rho_next * rho) * d + (2.0 * rho_next / delta) * res
+            rho = rho_next
         return x
 
     def _cycle(self, depth: int, r: torch.Tensor) -> torch.Tensor:
@@ -121,3 +166,13 @@ class AMG(Preconditioner):
     def n_levels(self) -> int:
         """Levels of the hierarchy, the dense coarsest one included."""
         return len(self.levels) + 1
+
+
+def _chebyshev_interval(A) -> tuple[float, float]:
+    """[lower, upper] of a Chebyshev smoother for the scipy matrix A: fractions of the
+    spectral radius of D^-1 A, estimated by pyamg's Lanczos/Arnoldi iteration."""
+    import scipy.sparse as sp
+    from pyamg.util.linalg import approximate_spectral_radius
+
+    rho = float(approximate_spectral_radius(sp.diags(1.0 / A.diagonal()) @ A))
+    return _CHEBYSHEV_INTERVAL[0] * rho, _CHEBYSHEV_INTERVAL[1] * rho

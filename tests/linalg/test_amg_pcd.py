@@ -1,14 +1,17 @@
-"""The AIR multigrid cycle in torch against pyamg's own cycle, the PCD Schur preconditioner
-against its defining products, and the status of a solve whose residual estimate drifted."""
+"""The AIR multigrid cycle in torch against pyamg's own cycle, the Chebyshev smoother against
+its polynomial, the PCD Schur preconditioner against its defining products, and the status
+of a solve whose residual estimate drifted."""
 
 import numpy as np
 import pyamg
 import pytest
 import scipy.sparse as sp
+import scipy.sparse.linalg  # noqa: F401  (sp.linalg)
 import torch
 
 from fem_prdp.linalg import (
     AMG,
+    CG,
     GMRES,
     CahouetChabard,
     Jacobi,
@@ -51,6 +54,65 @@ def test_air_preconditions_a_convection_dominated_system_and_its_transpose():
     torch.testing.assert_close(x_t, torch.linalg.solve(dense.T, b), rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="kind must be one of"):
         AMG(A, kind="ruge")
+
+
+def _jumping_diffusion(n=12, seed=0):
+    """Five-point finite-volume diffusion on an n x n grid, conductivity 1e-3 + rho^3 (rho uniform),
+    the kind of matrix where Jacobi-smoothed aggregation needs many CG iterations."""
+    rng = np.random.default_rng(seed)
+    kappa = 1e-3 + rng.random((n + 1, n + 1)) ** 3
+    idx = np.arange(n * n).reshape(n, n)
+    rows, cols, vals = [], [], []
+    for i in range(n):
+        for j in range(n):
+            for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                k = 0.5 * (kappa[i + 1 + min(di, 0), j + 1 + min(dj, 0)] + kappa[i + max(di, 0), j + max(dj, 0)])
+                rows.append(idx[i, j]), cols.append(idx[i, j]), vals.append(k)
+                if 0 <= i + di < n and 0 <= j + dj < n:
+                    rows.append(idx[i, j]), cols.append(idx[i + di, j + dj]), vals.append(-k)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+
+
+def test_chebyshev_sweep_is_the_chebyshev_polynomial_of_the_jacobi_operator():
+    """One smoothing sweep from zero maps the error e to T_d((theta - lambda) / delta) /
+    T_d(theta / delta) e in the eigenbasis of D^-1 A (Saad, Alg. 12.1)."""
+    S = _jumping_diffusion(10)
+    A = SparseMatrix.from_scipy(S, dtype=torch.float64)
+    for degree in (1, 2, 4):
+        P = AMG(A, smoother="chebyshev", degree=degree, max_coarse=10)
+        level = P.levels[0]
+        lower, upper = level[2]
+        e = torch.from_numpy(np.random.default_rng(degree).random(S.shape[0]))
+        x = P._chebyshev(level[0], level[1], (lower, upper), A.matvec(e), None)
+        d = S.diagonal()
+        lam, Q = np.linalg.eigh(S.toarray() / np.sqrt(np.outer(d, d)))  # D^-1/2 A D^-1/2
+        theta, delta = (upper + lower) / 2, (upper - lower) / 2
+        coef = np.zeros(degree + 1)
+        coef[-1] = 1.0
+        damp = np.polynomial.chebyshev.chebval((theta - lam) / delta, coef) / np.polynomial.chebyshev.chebval(
+            theta / delta, coef)
+        E = (Q * damp) @ Q.T  # error propagation in the D^1/2-scaled variables
+        expected = e.numpy() - (E @ (np.sqrt(d) * e.numpy())) / np.sqrt(d)
+        np.testing.assert_allclose(x.numpy(), expected, rtol=1e-10, atol=1e-12)
+        assert upper >= np.abs(lam).max() and lower < upper  # the interval covers the spectrum's top
+
+
+def test_chebyshev_cycle_is_symmetric_and_beats_jacobi_on_jumping_coefficients():
+    S = _jumping_diffusion(40)
+    A = SparseMatrix.from_scipy(S, dtype=torch.float64)
+    b = torch.from_numpy(np.random.default_rng(1).random(S.shape[0]))
+    its = {}
+    for smoother in ("jacobi", "chebyshev"):
+        P = AMG(A, smoother=smoother, max_coarse=50)
+        u, v = torch.rand(2, S.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        torch.testing.assert_close(u @ P.apply(v), v @ P.apply(u), rtol=1e-10, atol=0)  # CG needs B = B^T
+        x, info = solve(A, b, CG(rtol=1e-10, max_iters=300), P)
+        assert info.status == SolveStatus.CONVERGED
+        torch.testing.assert_close(x, torch.from_numpy(sp.linalg.spsolve(S.tocsc(), b.numpy())), rtol=1e-7, atol=0)
+        its[smoother] = int(info.n_iters[0])
+    assert its["chebyshev"] < 0.8 * its["jacobi"]
+    with pytest.raises(ValueError, match="chebyshev with smoothed_aggregation only"):
+        AMG(A, kind="air", smoother="chebyshev")
 
 
 class _Dense(Preconditioner):

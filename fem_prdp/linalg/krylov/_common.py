@@ -46,7 +46,9 @@ _MESSAGES = {
     "use MINRES for symmetric indefinite or GMRES/BiCGStab for nonsymmetric systems.",
     SolveStatus.BREAKDOWN: "the method broke down (a zero denominator with a non-zero residual, or a "
     "residual estimate that met the tolerance while the true residual stayed 100x above it: a singular "
-    "or inconsistent preconditioner); try GMRES, a different x0 or another preconditioner.",
+    "or inconsistent preconditioner, or a tolerance below the round-off floor of the dtype, about "
+    "eps x cond(A), e.g. rtol 1e-10 in float32); try GMRES, a different x0 or another preconditioner, "
+    "or a tolerance the dtype can reach (float64 physics, or rtol >= 1e-5 in float32).",
     SolveStatus.NONFINITE: "NaN or Inf appeared in the iteration; check A, b and x0 for NaN/Inf "
     "and the preconditioner for zero pivots.",
 }
