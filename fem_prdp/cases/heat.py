@@ -18,8 +18,8 @@ from ..learn import (
     random_fields,
     reference_trajectories,
 )
-from ..physics import CappedSolver, HeatStepper
 from ..learn.precision import parse_dtype
+from ..physics import CappedSolver, HeatStepper
 from .runner import CaseConfig, Experiment, data_key, field_model, load_mesh, network_graph
 
 __all__ = ["HeatConfig", "HeatMeshesConfig", "heat_experiment", "heat_meshes_experiment"]

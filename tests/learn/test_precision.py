@@ -9,7 +9,14 @@ import torch
 import fem_prdp.mesh as M
 from fem_prdp.cli import main
 from fem_prdp.fem import FunctionSpace, assemble_matrix, mass, stiffness
-from fem_prdp.learn import EmulatorTask, FieldMLP, InverseTask, ParameterModel, random_fields, reference_trajectories
+from fem_prdp.learn import (
+    EmulatorTask,
+    FieldMLP,
+    InverseTask,
+    ParameterModel,
+    random_fields,
+    reference_trajectories,
+)
 from fem_prdp.learn.precision import module_dtype, parse_dtype, run_network
 from fem_prdp.linalg import CG, Jacobi, SolveStatus, solve
 from fem_prdp.physics import HeatStepper, PoissonProblem
