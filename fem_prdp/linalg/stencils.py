@@ -4,9 +4,10 @@ by `fem-prdp verify solvers` and `fem-prdp bench solvers`."""
 
 from __future__ import annotations
 
+import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["laplacian", "convection_diffusion", "saddle_point"]
+__all__ = ["laplacian", "jumping_diffusion", "convection_diffusion", "saddle_point"]
 
 
 def _lap1d(n: int) -> sp.csr_matrix:
@@ -29,6 +30,36 @@ def laplacian(n: int, dim: int = 2) -> sp.csr_matrix:
             + sp.kron(sp.kron(one, eye), eye)
         ).tocsr()
     raise ValueError(f"laplacian: dim must be 1, 2 or 3, got {dim}")
+
+
+def jumping_diffusion(n: int, dim: int = 3, seed: int = 0) -> sp.csr_matrix:
+    """Cell-centred finite-volume diffusion on an n^dim grid with zero Dirichlet values around
+    it and a conductivity 1e-3 + rho^3 per cell (rho uniform on [0, 1], seeded): the
+    density-penalised conductivity of topology optimisation, whose coefficient jumps over
+    three decades from cell to cell. Faces take the mean of their two cells' conductivity.
+    SPD; unscaled (h = 1)."""
+    if dim not in (2, 3) or n < 2:
+        raise ValueError(f"jumping_diffusion: need dim 2 or 3 and n >= 2, got dim={dim}, n={n}")
+    kappa = 1e-3 + np.random.default_rng(seed).random(n**dim) ** 3
+    coord = np.indices((n,) * dim).reshape(dim, -1)
+    diag = np.zeros(n**dim)
+    rows, cols, vals = [], [], []
+    for axis in range(dim):
+        stride = n ** (dim - 1 - axis)
+        i = np.flatnonzero(coord[axis] < n - 1)
+        j = i + stride
+        c = 0.5 * (kappa[i] + kappa[j])
+        rows += [i, j]
+        cols += [j, i]
+        vals += [-c, -c]
+        np.add.at(diag, i, c)
+        np.add.at(diag, j, c)
+        edge = (coord[axis] == 0) | (coord[axis] == n - 1)  # faces on the Dirichlet boundary
+        diag[edge] += kappa[edge]
+    rows.append(np.arange(n**dim))
+    cols.append(np.arange(n**dim))
+    vals.append(diag)
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n**dim,) * 2)
 
 
 def convection_diffusion(n: int, peclet: float = 20.0) -> sp.csr_matrix:

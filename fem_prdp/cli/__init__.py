@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .checks import cmd_bench, cmd_verify, write_json
+
 __all__ = ["main"]
 
 
@@ -20,7 +22,7 @@ class CLIError(Exception):
 
 
 def _mesh_info(path: str) -> dict:
-    from .mesh import mesh_quality, read_mesh
+    from ..mesh import mesh_quality, read_mesh
 
     mesh = read_mesh(path)
     return {
@@ -53,7 +55,7 @@ def _print_info(info: dict) -> None:
 
 
 def _cmd_mesh(args: argparse.Namespace) -> int:
-    from .mesh import generate, read_mesh, write_mesh
+    from ..mesh import generate, read_mesh, write_mesh
 
     if args.mesh_cmd == "generate":
         mesh = generate(args.kind, args.h)
@@ -70,7 +72,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
         out = write_mesh(mesh, args.output, msh_version=args.msh_version)
         print(f"wrote {out}")
     elif args.mesh_cmd == "plot":
-        from .viz import plot_mesh
+        from ..viz import plot_mesh
 
         mesh = read_mesh(args.file)
         print(f"wrote {plot_mesh(mesh, args.output, title=Path(args.file).name)}")
@@ -78,7 +80,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 
 
 def _print_summary(s: dict) -> None:
-    from .cases.report import headline
+    from ..cases.report import headline
 
     p, c = s["prdp"], s["converged"]
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
@@ -107,7 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .cases import case_config, run_case
+    from ..cases import case_config, run_case
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(f"--device {args.device}: this machine has no CUDA device; use --device cpu")
@@ -133,7 +135,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from None
     if cfg.model == "gnn":  # say so before any data is built
-        from ._extras import require
+        from .._extras import require
 
         require("torch_geometric", "gnn", "--model gnn")
     out = Path(args.output) / args.case
@@ -183,7 +185,7 @@ def _settings(cfg, items: list[str]) -> dict:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .cases.report import accuracy_verdict, collect_summaries, combine
+    from ..cases.report import accuracy_verdict, collect_summaries, combine
 
     runs_by_case = collect_summaries(args.results)
     table = {case: combine(runs) for case, runs in runs_by_case.items()}
@@ -202,13 +204,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
               f"({v['converged_min']:.4g} .. {v['converged_max']:.4g}): {where}; "
               f"within their mean +- std: {'yes' if v['inside_converged_mean_pm_std'] else 'no'}; PRDP at or below "
               f"its converged twin in {v['prdp_at_or_below_converged']} of {v['runs']} runs")
-    _write_json(table, args.json)
+    write_json(table, args.json)
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .mesh import channel_cylinder, mesh_quality, write_mesh
-    from .viz import plot_mesh
+    from ..mesh import channel_cylinder, mesh_quality, write_mesh
+    from ..viz import plot_mesh
 
     out = Path(args.output)
     mesh = channel_cylinder(h=args.h)
@@ -222,146 +224,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_json(data: dict, path: str | None) -> None:
-    if path:
-        from ._io import atomic_path
-
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(data, indent=2))
-        print(f"wrote {path}")
-
-
-def _cmd_verify(args: argparse.Namespace) -> int:
-    if args.what == "convergence":
-        return _verify_convergence(args)
-    if args.what == "physics":
-        return _verify_physics(args)
-    from .linalg.verify import verify_solvers
-
-    result = verify_solvers()
-    print(f"{'matrix':<22}{'n':>6} {'solver':<9}{'precond':<14}{'status':<11}{'iters':>6} {'rel. error':>11}")
-    for r in result["solves"]:
-        print(
-            f"{r['matrix']:<22}{r['n']:>6} {r['solver']:<9}{r['precond']:<14}{r['status']:<11}"
-            f"{r['iterations']:>6} {r['relative_error']:>11.2e}"
-        )
-    for g in result["gradients"]:
-        err = "" if g["error"] is None else f" (relative error {g['error']:.2e})"
-        print(f"{'PASS' if g['ok'] else 'FAIL'} {g['check']}{err}")
-    print("all checks passed" if result["ok"] else "SOME CHECKS FAILED")
-    _write_json(result, args.json)
-    return 0 if result["ok"] else 1
-
-
-def _verify_convergence(args: argparse.Namespace) -> int:
-    from .fem.verify import verify_convergence
-
-    result = verify_convergence()
-    print(f"{'dim':>3} {'mesh':<8}{'bc':<10}{'P':>2} {'L2 order':>9} {'H1 order':>9}  finest L2 error")
-    for r in result["rows"]:
-        print(
-            f"{r['dim']:>3} {r['mesh']:<8}{r['bc']:<10}{r['degree']:>2} {r['l2_order']:>9.2f} "
-            f"{r['h1_order']:>9.2f}  {r['l2_errors'][-1]:.2e}{'' if r['ok'] else '  FAIL'}"
-        )
-    print("all orders within 0.15 of expected" if result["ok"] else "SOME ORDERS ARE OFF")
-    _write_json(result, args.json)
-    return 0 if result["ok"] else 1
-
-
-def _verify_physics(args: argparse.Namespace) -> int:
-    from .physics.verify import verify_physics
-
-    result = verify_physics(quick=args.quick)
-    print(f"{'check':<72}{'observed':>12}{'reference':>12}{'error':>10}")
-    for r in result["rows"]:
-        print(f"{r['check']:<72}{r['observed']:>12.5g}{r['reference']:>12.5g}{r['error']:>10.2e}"
-              f"{'' if r['ok'] else '  FAIL'}")
-    print("all physics checks passed" if result["ok"] else "SOME PHYSICS CHECKS FAILED")
-    _write_json(result, args.json)
-    return 0 if result["ok"] else 1
-
-
-def _bench_physics(args: argparse.Namespace) -> int:
-    from .physics.bench import bench_physics
-
-    result = bench_physics(quick=args.quick, repeats=args.repeats)
-    print(f"{'case':<46}{'dofs':>9}{'K':>4}{'fwd s':>10}{'bwd s':>10}{'ms/iter':>9}{'K-switch':>10}")
-    for r in result["rows"]:
-        print(f"{r['case']:<46}{r['n_dofs']:>9}{r['k']:>4}{r['forward_s']:>10.4f}{r['backward_s']:>10.4f}"
-              f"{r['forward_s_per_iteration'] * 1e3:>9.3f}{r['k_switch_cost_ratio']:>10.3f}")
-    print("K-switch: time of training steps at K then K + 1 over steps at a fixed K (1 = no per-K cost)")
-    print(f"\n{'Oseen solve at the Newton steady state':<40}{'dofs':>8}{'Re':>5}{'preconditioner':>17}"
-          f"{'GMRES its':>10}{'status':>10}{'setup s':>9}{'solve s':>9}{'Newton s':>10}")
-    for r in result["oseen"]:
-        print(f"{'DFG 2D channel':<40}{r['n_dofs']:>8}{r['re']:>5}{r['preconditioner']:>17}{r['gmres_iterations']:>10}"
-              f"{r['status']:>10}{r['setup_s']:>9.2f}{r['solve_s']:>9.2f}{r['newton_s']:>10.1f}")
-    for r in result["steady_3d"]:
-        print(f"{r['case']}: {r['n_dofs']} dofs, {r['newton_iterations']} Newton iterations, GMRES "
-              f"{r['gmres_iterations']}, {r['newton_s']:.1f} s, drag coefficient {r['drag_coefficient']:.3f}")
-    _write_json(result, args.json)
-    return 0
-
-
-def _bench_assembly(args: argparse.Namespace) -> int:
-    from .fem.bench import bench_assembly
-
-    result = bench_assembly(quick=args.quick, repeats=args.repeats)
-    print(
-        f"{'case':<32}{'cells':>9} {'nnz':>10} {'setup s':>9} {'reassembly s':>13} "
-        f"{'Mcells/s':>9} {'copy ms':>8}"
-    )
-    for r in result["rows"]:
-        print(
-            f"{r['case']:<32}{r['n_cells']:>9} {r['nnz']:>10} {r['setup_and_pattern_s']:>9.3f} "
-            f"{r['reassembly_s']:>13.4f} {r['cells_per_s'] / 1e6:>9.2f} {r['values_copy_s'] * 1e3:>8.3f}"
-        )
-    for r in result["oseen_vs_p1"]:
-        print(
-            f"Oseen / P1 stiffness time per cell at {r['n_cells']} cells: "
-            f"{r['oseen_over_p1_time_per_cell']:.2f}x (non-zeros {r['nnz_ratio']:.1f}x; "
-            f"copying the Oseen values alone: {r['oseen_copy_over_p1']:.2f}x)"
-        )
-    _write_json(result, args.json)
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.what == "assembly":
-        return _bench_assembly(args)
-    if args.what == "physics":
-        return _bench_physics(args)
-    from .linalg.bench import bench_solvers
-
-    result = bench_solvers(quick=args.quick, repeats=args.repeats)
-    kernels = result["kernels"]
-    print(
-        f"Jacobi-PCG, {result['iterations']} iterations, {result['torch_threads']} threads, {kernels}; medians"
-    )
-    print(
-        f"{'matrix':<24}{'n':>9} {'ours ms/it':>11}{'torch':>8}{'scipy':>9}{'speedup':>9}{'floor':>8}"
-        f"{'x floor':>9}{'16rhs/1':>9}{'(floor)':>9}"
-    )
-    for m in result["matrices"]:
-        print(
-            f"{m['matrix']:<24}{m['n']:>9} {m['jacobi_pcg_s_per_iter'] * 1e3:>11.3f}"
-            f"{m['torch_path_s_per_iter'] * 1e3:>8.3f}"
-            f"{m['scipy_jacobi_pcg_s_per_iter'] * 1e3:>9.3f}{m['speedup_vs_scipy']:>9.2f}"
-            f"{m['floor_s_per_iter'] * 1e3:>8.3f}{m['ratio_to_floor']:>9.2f}"
-            f"{m['rhs16_cost_per_rhs_vs_1']:>9.2f}{m['rhs16_floor_per_rhs_vs_1']:>9.2f}"
-        )
-    print(f"{'K':>5} {'grad':<9}{'fwd ms':>9}{'bwd ms':>9}{'bwd/fwd':>9}{'saved MB':>10}")
-    for g in result["gradients"]:
-        print(
-            f"{g['K']:>5} {g['grad']:<9}{g['forward_s'] * 1e3:>9.2f}{g['backward_s'] * 1e3:>9.2f}"
-            f"{g['backward_over_forward']:>9.2f}{g['saved_bytes'] / 2**20:>10.2f}"
-        )
-    _write_json(result, args.json)
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     # Names and descriptions from the catalog: --help imports neither torch nor the layers.
-    from ._catalog import CASES, MESH_KINDS
+    from .._catalog import CASES, MESH_KINDS
 
     p = argparse.ArgumentParser(
         prog="fem-prdp", description="Differentiable finite-element physics, trained with PRDP.",
@@ -405,14 +270,14 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", default=None, help="also write the results to this JSON file")
     verify.add_argument("--quick", action="store_true",
                         help="physics: skip the Re = 1000 cavity (about 2 minutes on 2 cores)")
-    verify.set_defaults(func=_cmd_verify)
+    verify.set_defaults(func=cmd_verify)
 
     bench = sub.add_parser("bench", help="speed benchmarks (medians; ratios within one run)")
     bench.add_argument("what", choices=["solvers", "assembly", "physics"])
     bench.add_argument("--json", default=None, help="also write the results to this JSON file")
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     bench.add_argument("--repeats", type=int, default=5)
-    bench.set_defaults(func=_cmd_bench)
+    bench.set_defaults(func=cmd_bench)
 
     # Case names are checked by case_config (importing the cases here would slow every command).
     run = sub.add_parser("run", help="train a case with PRDP and the converged baseline (main job: run heat-2d)",
@@ -450,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._extras import MissingExtraError  # light: the layers load only when a command runs
+    from .._extras import MissingExtraError  # light: the layers load only when a command runs
 
     args = _parser().parse_args(argv)
     try:
@@ -464,13 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nfem-prdp: {message}", file=sys.stderr)
         return 130
     except RuntimeError as exc:
-        from .learn import TrainingError
+        from ..learn import TrainingError
 
         if not isinstance(exc, TrainingError):
             raise
         print(f"fem-prdp: error: {exc}", file=sys.stderr)  # a failed solve stopped training
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())
