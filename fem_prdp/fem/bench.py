@@ -30,7 +30,7 @@ __all__ = ["bench_assembly", "bench_steady_heat"]
 
 _PRECONDITIONERS = {
     "jacobi": Jacobi,
-    "amg-jacobi": lambda A: AMG(A),
+    "amg-jacobi": lambda A: AMG(A, smoother="jacobi"),
     "amg-chebyshev": lambda A: AMG(A, smoother="chebyshev"),
 }
 
@@ -115,49 +115,49 @@ def _pyamg_iterations(A, b) -> int:
     return count[0]
 
 
+def _steady_heat_rows(n: int, repeats: int) -> list[dict]:
+    mesh = uniform_box(n)
+    V = FunctionSpace(mesh, 1)
+    rho = torch.rand(mesh.n_cells, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    weights = torch.rand(V.n_dofs, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    f = torch.full((V.n_dofs,), 1.0 / V.n_dofs, dtype=torch.float64)
+
+    def system(r):
+        return apply_dirichlet(assemble_matrix(stiffness, V, kappa=1e-3 + r**3), f, V, "left", values=0.0)
+
+    A0, b0 = system(rho)
+    reference = _pyamg_iterations(A0, b0)
+    rows = []
+    for name, make in _PRECONDITIONERS.items():
+        infos = []
+
+        def forward(make=make, infos=infos):
+            r = rho.detach().requires_grad_(True)
+            A, b = system(r)
+            x, info = solve(A, b, CG(rtol=1e-10, max_iters=5000), make(A))
+            infos.append(info)
+            return (x * weights).sum()
+
+        def backward(forward=forward):
+            loss = forward()
+            t0 = time.perf_counter()
+            loss.backward()
+            return time.perf_counter() - t0
+
+        setup = median_time(lambda make=make: make(A0), repeats)
+        fwd = median_time(forward, repeats)
+        bwd = sorted(backward() for _ in range(repeats))[repeats // 2]
+        info = infos[-1]
+        rows.append({
+            "n_nodes": V.n_dofs, "preconditioner": name, "iterations": int(info.n_iters[0]),
+            "adjoint_iterations": int(info.adjoint[-1].n_iters[0]) if info.adjoint else None,
+            "status": info.status.name, "setup_s": setup, "forward_s": fwd, "backward_s": bwd,
+            "backward_over_forward": bwd / fwd, "pyamg_sa_iterations": reference,
+        })
+    return rows
+
+
 def bench_steady_heat(quick: bool = False, repeats: int = 3) -> list[dict]:
     """Rows per mesh size (quick: 2.2k nodes; else 50k, 205k and 512k) and preconditioner:
     CG iterations, set-up / forward / backward seconds (medians) and backward / forward."""
-    sizes = (12,) if quick else (36, 58, 79)
-    rows = []
-    for n in sizes:
-        mesh = uniform_box(n)
-        V = FunctionSpace(mesh, 1)
-        rho = torch.rand(mesh.n_cells, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-        weights = torch.rand(V.n_dofs, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-        f = torch.full((V.n_dofs,), 1.0 / V.n_dofs, dtype=torch.float64)
-
-        def system(r):
-            A = assemble_matrix(stiffness, V, kappa=1e-3 + r**3)
-            return apply_dirichlet(A, f, V, "left", values=0.0)
-
-        A0, b0 = system(rho)
-        reference = _pyamg_iterations(A0, b0)
-        for name, make in _PRECONDITIONERS.items():
-            setup = median_time(lambda make=make: make(A0), repeats)
-            infos = []
-
-            def forward(make=make, infos=infos):
-                r = rho.detach().requires_grad_(True)
-                A, b = system(r)
-                x, info = solve(A, b, CG(rtol=1e-10, max_iters=5000), make(A))
-                infos.append(info)
-                return r, (x * weights).sum()
-
-            fwd = median_time(forward, repeats)
-
-            def backward(forward=forward):
-                r, loss = forward()
-                t0 = time.perf_counter()
-                loss.backward()
-                return time.perf_counter() - t0
-
-            bwd = sorted(backward() for _ in range(repeats))[repeats // 2]
-            info = infos[-1]
-            rows.append({
-                "n_nodes": V.n_dofs, "preconditioner": name, "iterations": int(info.n_iters[0]),
-                "adjoint_iterations": int(info.adjoint[-1].n_iters[0]) if info.adjoint else None,
-                "status": info.status.name, "setup_s": setup, "forward_s": fwd, "backward_s": bwd,
-                "backward_over_forward": bwd / fwd, "pyamg_sa_iterations": reference,
-            })
-    return rows
+    return [row for n in ((12,) if quick else (36, 58, 79)) for row in _steady_heat_rows(n, repeats)]
