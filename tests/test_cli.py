@@ -155,6 +155,21 @@ def test_bench_solvers_quick_writes_consistent_json(tmp_path):
     unrolled = [g["saved_bytes"] for g in data["gradients"] if g["grad"] == "unrolled"]
     assert len(set(implicit)) == 1  # memory flat in K
     assert unrolled[-1] > unrolled[0]  # grows with K
+    heat = {r["preconditioner"]: r for r in data["steady_heat"]}
+    assert all(r["status"] == "CONVERGED" and r["adjoint_iterations"] == r["iterations"] for r in heat.values())
+    # Chebyshev-smoothed AMG needs no more CG iterations than pyamg's own (Gauss-Seidel) cycle
+    assert heat["amg-chebyshev"]["iterations"] <= heat["amg-jacobi"]["iterations"] < heat["jacobi"]["iterations"]
+    assert heat["amg-chebyshev"]["iterations"] <= heat["amg-chebyshev"]["pyamg_sa_iterations"] + 2
+
+
+def test_bench_training_quick_splits_each_step(tmp_path):
+    out = tmp_path / "training.json"
+    assert main(["bench", "training", "--quick", "--repeats", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["setup"] for r in rows} == {"float64, Adam", "float32, fused Adam"}
+    assert len({r["surrogate"] for r in rows}) == 2  # the MLP and the MeshGraphNet
+    for r in rows:
+        assert 0 < r["solve_s"] < r["step_s"] and 0 < r["network_share"] < 1
 
 
 @pytest.mark.slow

@@ -113,9 +113,26 @@ def _bench_assembly(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_training(args: argparse.Namespace) -> int:
+    from ..learn.bench import bench_training
+
+    result = bench_training(quick=args.quick, repeats=args.repeats)
+    print(f"One training step (emulator loss, backward, optimizer), heat step capped at K = 20, "
+          f"{result['torch_threads']} threads; medians, set-ups alternating")
+    print(f"{'surrogate':<34}{'dofs':>6}{'batch':>6} {'set-up':<20}{'step ms':>9}{'solve ms':>9}{'network':>8}"
+          f"{'speed-up':>9}")
+    for r in result["rows"]:
+        print(f"{r['surrogate']:<34}{r['n_dofs']:>6}{r['batch']:>6} {r['setup']:<20}{r['step_s'] * 1e3:>9.1f}"
+              f"{r['solve_s'] * 1e3:>9.1f}{r['network_share']:>8.0%}{r['speedup_vs_float64']:>9.2f}")
+    write_json(result, args.json)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "assembly":
         return _bench_assembly(args)
+    if args.what == "training":
+        return _bench_training(args)
     if args.what == "physics":
         return _bench_physics(args)
     from ..fem.bench import bench_steady_heat
