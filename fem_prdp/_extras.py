@@ -12,11 +12,12 @@ class MissingExtraError(ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 
 
-def require(module: str, extra: str, purpose: str) -> ModuleType:
-    """Import `module`, or raise `MissingExtraError` naming the extra that installs it."""
+def require(module: str, extra: str, purpose: str, package: str | None = None) -> ModuleType:
+    """Import `module`, or raise `MissingExtraError` naming the extra that installs it (and
+    the package itself: `package`, when its name on the index differs from the module's)."""
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        package = module.split(".")[0]
+        package = package or module.split(".")[0]
         raise MissingExtraError(f"{purpose} needs {package}, which is not installed: "
                                 f'pip install "fem_prdp[{extra}]" (or pip install {package})') from err

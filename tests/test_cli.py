@@ -162,6 +162,21 @@ def test_bench_solvers_quick_writes_consistent_json(tmp_path):
     assert heat["amg-chebyshev"]["iterations"] <= heat["amg-chebyshev"]["pyamg_sa_iterations"] + 2
 
 
+def test_bench_peers_quick_agrees_with_torch_fem_and_scikit_fem(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "peers.json"
+    assert main(["bench", "peers", "--quick", "--repeats", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert {r["preconditioner"] for r in data["solve"]} == {"jacobi", "amg"}
+    for r in data["solve"]:  # same matrix, same tolerance: same solution and gradients
+        assert max(r["agreement_x"], r["agreement_grad_values"], r["agreement_grad_rhs"]) < 1e-8
+        assert r["forward_speedup"] > 0 and r["backward_speedup"] > 0
+    assert all(r["agreement"] < 1e-12 for r in data["assembly"])
+    monkeypatch.setitem(sys.modules, "torchfem", None)  # as if the extra were not installed
+    assert main(["bench", "peers", "--quick"]) == 2
+    assert 'peers needs torch-fem, which is not installed: pip install "fem_prdp[bench]" (or pip install torch-fem)' in \
+        capsys.readouterr().err
+
+
 def test_bench_training_quick_splits_each_step(tmp_path):
     out = tmp_path / "training.json"
     assert main(["bench", "training", "--quick", "--repeats", "1", "--json", str(out)]) == 0

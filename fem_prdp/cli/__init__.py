@@ -273,7 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_verify)
 
     bench = sub.add_parser("bench", help="speed benchmarks (medians; ratios within one run)")
-    bench.add_argument("what", choices=["solvers", "assembly", "physics", "training"])
+    bench.add_argument("what", choices=["solvers", "assembly", "physics", "training", "peers"])
     bench.add_argument("--json", default=None, help="also write the results to this JSON file")
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     bench.add_argument("--repeats", type=int, default=5)

@@ -128,7 +128,35 @@ def _bench_training(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_peers(args: argparse.Namespace) -> int:
+    from .._extras import require
+
+    require("torchfem", "bench", "fem-prdp bench peers", package="torch-fem")
+    require("skfem", "bench", "fem-prdp bench peers", package="scikit-fem")
+    from ..fem.peers import bench_peers
+
+    result = bench_peers(quick=args.quick, repeats=args.repeats)
+    print(f"Differentiable steady heat (P1 tetrahedra, conductivity 1e-3 + rho^3, CG to rtol 1e-10) against torch-fem "
+          f"{result['torch_fem']} on the same matrix; speed-up = torch-fem time / ours; medians, alternating")
+    print(f"{'nodes':>8} {'precond':<8}{'its':>5}{'fwd s':>8}{'peer':>8}{'speed-up':>9}{'bwd s':>8}{'peer':>8}"
+          f"{'speed-up':>9}  agreement x / dA / db")
+    for r in result["solve"]:
+        print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}{r['iterations']:>5}{r['forward_s']:>8.3f}"
+              f"{r['torch_fem_forward_s']:>8.3f}{r['forward_speedup']:>9.2f}{r['backward_s']:>8.3f}"
+              f"{r['torch_fem_backward_s']:>8.3f}{r['backward_speedup']:>9.2f}  {r['agreement_x']:.0e} / "
+              f"{r['agreement_grad_values']:.0e} / {r['agreement_grad_rhs']:.0e}")
+    print(f"\nP1 stiffness assembly against scikit-fem {result['scikit_fem']} (ours re-assembles on the cached pattern)")
+    print(f"{'nodes':>8}{'cells':>10}{'ours s':>9}{'peer s':>9}{'speed-up':>9}  agreement")
+    for r in result["assembly"]:
+        print(f"{r['n_nodes']:>8}{r['n_cells']:>10}{r['assembly_s']:>9.3f}{r['scikit_fem_s']:>9.3f}"
+              f"{r['speedup']:>9.2f}  {r['agreement']:.0e}")
+    write_json(result, args.json)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "peers":
+        return _bench_peers(args)
     if args.what == "assembly":
         return _bench_assembly(args)
     if args.what == "training":

@@ -26,7 +26,7 @@ from .forms import stiffness
 from .oseen import TaylorHood, assemble_oseen
 from .space import FunctionSpace
 
-__all__ = ["bench_assembly", "bench_steady_heat"]
+__all__ = ["bench_assembly", "bench_steady_heat", "steady_heat_system"]
 
 _PRECONDITIONERS = {
     "jacobi": Jacobi,
@@ -115,7 +115,11 @@ def _pyamg_iterations(A, b) -> int:
     return count[0]
 
 
-def _steady_heat_rows(n: int, repeats: int) -> list[dict]:
+def steady_heat_system(n: int):
+    """The benchmarks' steady-heat problem on `uniform_box(n)` ((n + 1)^3 nodes): returns
+    (V, rho [n_cells], weights [n_dofs], system) where system(r) assembles the P1 stiffness
+    with conductivity 1e-3 + r^3 per cell and zero temperature on "left" -> (A, b); the
+    loss of a solution x is (x * weights).sum()."""
     mesh = uniform_box(n)
     V = FunctionSpace(mesh, 1)
     rho = torch.rand(mesh.n_cells, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -125,6 +129,11 @@ def _steady_heat_rows(n: int, repeats: int) -> list[dict]:
     def system(r):
         return apply_dirichlet(assemble_matrix(stiffness, V, kappa=1e-3 + r**3), f, V, "left", values=0.0)
 
+    return V, rho, weights, system
+
+
+def _steady_heat_rows(n: int, repeats: int) -> list[dict]:
+    V, rho, weights, system = steady_heat_system(n)
     A0, b0 = system(rho)
     reference = _pyamg_iterations(A0, b0)
     rows = []
