@@ -45,16 +45,17 @@ def _ours(A, b, weights, precond: str):
 def _torch_fem(A, b, weights, precond: str):
     from torchfem.sparse import differentiable_sparse_solve
 
-    vals = A.values.detach().clone().requires_grad_(True)
     rhs = b.detach().clone().requires_grad_(True)
-    crow, col = A.pattern.crow.long(), A.pattern.col.long()
+    # The matrix itself is the leaf: its gradient is torch-fem's sparse dL/dA on the pattern
+    # (built from a values leaf instead, autograd would densify it on the way back).
+    At = torch.sparse_csr_tensor(A.pattern.crow.long(), A.pattern.col.long(), A.values.detach().clone(),
+                                 size=A.shape).requires_grad_(True)
     t0 = time.perf_counter()
-    At = torch.sparse_csr_tensor(crow, col, vals, size=A.shape)
     x = differentiable_sparse_solve(At, rhs, stol=1e-10, method="cg", preconditioner=precond)
     t1 = time.perf_counter()
     (x * weights).sum().backward()
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, x.detach(), vals.grad, rhs.grad, None
+    return t1 - t0, t2 - t1, x.detach(), At.grad.values(), rhs.grad, None
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
