@@ -18,7 +18,6 @@ from ..learn import (
     random_fields,
     reference_trajectories,
 )
-from ..learn.precision import parse_dtype
 from ..physics import CappedSolver, HeatStepper
 from .runner import CaseConfig, Experiment, data_key, field_model, load_mesh, network_graph
 
@@ -114,8 +113,7 @@ def heat_meshes_experiment(cfg: HeatMeshesConfig, out: Path) -> Experiment:
         from ..learn import GraphFieldModel  # needs the gnn extra
 
         model = GraphFieldModel(parts[0][0], width=cfg.gnn_width, steps=cfg.gnn_steps, residual=cfg.residual)
-        return MultiMeshEmulatorTask(model.to(device=cfg.device, dtype=parse_dtype(cfg.network_dtype)), parts,
-                                     trajectories)
+        return MultiMeshEmulatorTask(model.to(**cfg.network), parts, trajectories)
 
     def fields(task, val):
         traj = trajectories[int(val[0])][1]

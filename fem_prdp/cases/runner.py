@@ -92,6 +92,11 @@ class CaseConfig:
         """dtype and device for the case's function spaces: `FunctionSpace(mesh, 1, **cfg.physics)`."""
         return {"dtype": parse_dtype(self.physics_dtype), "device": self.device}
 
+    @property
+    def network(self) -> dict:
+        """dtype and device for the case's surrogate: `model.to(**cfg.network)`."""
+        return {"dtype": parse_dtype(self.network_dtype), "device": self.device}
+
     def rtol(self, rtol: float) -> float:
         """A case's solver tolerance in its physics precision: as given in float64; in float32
         at least 1e-5 (about 100 units of round-off: a float32 Krylov solve stagnates near
@@ -149,7 +154,6 @@ def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int, space=None) -> torch
     """The surrogate on a state of n_values numbers: an MLP on all values, or a GNN on the
     graph of the mesh (or of `space`'s dofs, e.g. P2 velocities) with n_values / n_nodes
     values per node. Built in `cfg.network_dtype` on `cfg.device`."""
-    dtype = parse_dtype(cfg.network_dtype)
     if cfg.model == "gnn":
         from ..learn import GraphFieldModel  # needs the gnn extra
 
@@ -159,21 +163,19 @@ def field_model(cfg: CaseConfig, mesh: Mesh, n_values: int, space=None) -> torch
             raise ValueError(f"--model gnn needs a whole number of values per graph node ({graph.num_nodes} nodes); "
                              f"this case's state has {n_values}; use --model mlp")
         return GraphFieldModel(graph, width=cfg.gnn_width, steps=cfg.gnn_steps, residual=cfg.residual,
-                               channels=channels).to(device=cfg.device, dtype=dtype)
+                               channels=channels).to(**cfg.network)
     if cfg.model == "mlp":
-        return FieldMLP(n_values, width=cfg.width, depth=cfg.depth, residual=cfg.residual).to(device=cfg.device,
-                                                                                             dtype=dtype)
+        return FieldMLP(n_values, width=cfg.width, depth=cfg.depth, residual=cfg.residual).to(**cfg.network)
     raise ValueError(f"model must be 'mlp' or 'gnn', got {cfg.model!r}")
 
 
 def network_graph(cfg: CaseConfig, graph):
     """A mesh graph's features in the network's dtype, on the case's device (so no forward
     pass casts them again)."""
-    dtype = parse_dtype(cfg.network_dtype)
     graph = graph.to(cfg.device)
     for key in ("pos", "edge_attr", "node_type"):
         if key in graph:
-            graph[key] = graph[key].to(dtype)
+            graph[key] = graph[key].to(cfg.network["dtype"])
     return graph
 
 
