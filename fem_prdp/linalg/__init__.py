@@ -7,6 +7,7 @@ from .krylov import CG, GMRES, MINRES, BiCGStab, KrylovSolver, Richardson, Solve
 from .precond import (
     ILU0,
     SSOR,
+    Chebyshev,
     IdentityPreconditioner,
     Jacobi,
     Preconditioner,
@@ -36,6 +37,7 @@ __all__ = [
     "IdentityPreconditioner",
     "Jacobi",
     "jacobi",
+    "Chebyshev",
     "SSOR",
     "ILU0",
     "AMG",

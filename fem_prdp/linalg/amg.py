@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from .precond import Preconditioner
+from .precond import Preconditioner, chebyshev_iteration
 from .sparse import SparseMatrix
 
 __all__ = ["AMG"]
@@ -118,34 +118,15 @@ class AMG(Preconditioner):
         A, inv_d, masks, _, _ = level
         if self.smoother == "chebyshev":
             for _ in range(sweeps):
-                x = self._chebyshev(A, inv_d, masks, r, x)
+                # The same polynomial before and after the coarse correction keeps the
+                # V-cycle symmetric, as CG needs.
+                x = chebyshev_iteration(A, inv_d, masks, self.degree, r, x)
             return x
         for _ in range(sweeps):
             for mask in masks:
                 step = self.omega * inv_d * (r if x is None else r - A.matvec(x))
                 step = step if mask is None else step * mask
                 x = step if x is None else x + step
-        return x
-
-    def _chebyshev(self, A, inv_d, interval, r, x):
-        """x + p(D^-1 A) D^-1 (r - A x): `degree` steps of the Chebyshev iteration for A x = r,
-        preconditioned by D, on the eigenvalue interval [lower, upper] (Saad, Iterative
-        Methods, Alg. 12.1). The same polynomial before and after the coarse correction
-        keeps the V-cycle symmetric, as CG needs."""
-        lower, upper = interval
-        theta, delta = (upper + lower) / 2, (upper - lower) / 2
-        sigma = theta / delta
-        rho = 1.0 / sigma
-        res = inv_d * (r if x is None else r - A.matvec(x))
-        d = res / theta
-        for i in range(self.degree):
-            x = d if x is None else x + d
-            if i == self.degree - 1:
-                break
-            res = res - inv_d * A.matvec(d)
-            rho_next = 1.0 / (2.0 * sigma - rho)
-            d = (rho_next * rho) * d + (2.0 * rho_next / delta) * res
-            rho = rho_next
         return x
 
     def _cycle(self, depth: int, r: torch.Tensor) -> torch.Tensor:

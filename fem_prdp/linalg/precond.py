@@ -1,8 +1,8 @@
 """Preconditioners: objects with `apply(r) -> z` (r, z: [B, n]) and `transpose()`.
 
 Jacobi keeps gradients to the matrix values (so an unrolled solve differentiates through
-it); SSOR and ILU(0) (and AMG, in `amg.py`) are built from detached values and act as
-fixed linear maps.
+it); Chebyshev, SSOR and ILU(0) (and AMG, in `amg.py`) are built from detached values and
+act as fixed linear maps.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ __all__ = [
     "Preconditioner",
     "IdentityPreconditioner",
     "Jacobi",
+    "Chebyshev",
+    "chebyshev_iteration",
     "SSOR",
     "ILU0",
     "jacobi",
@@ -66,6 +68,53 @@ class Jacobi(Preconditioner):
 
 def jacobi(A: SparseMatrix) -> Jacobi:
     return Jacobi(A)
+
+
+def chebyshev_iteration(A: SparseMatrix, inv_d: torch.Tensor, interval: tuple[float, float], degree: int,
+                        r: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+    """x + p(D^-1 A) D^-1 (r - A x) (x None: zero): `degree` steps of the Chebyshev
+    iteration for A x = r preconditioned by the diagonal D (inv_d = 1 / diag), tuned to the
+    eigenvalue interval [lower, upper] of D^-1 A (Saad, Iterative Methods, Alg. 12.1). A
+    fixed polynomial: a linear map of r, symmetric when A is. r, x: [B, n]."""
+    lower, upper = interval
+    theta, delta = (upper + lower) / 2, (upper - lower) / 2
+    sigma = theta / delta
+    rho = 1.0 / sigma
+    res = inv_d * (r if x is None else r - A.matvec(x))
+    d = res / theta
+    for i in range(degree):
+        x = d if x is None else x + d
+        if i == degree - 1:
+            break
+        res = res - inv_d * A.matvec(d)
+        rho_next = 1.0 / (2.0 * sigma - rho)
+        d = (rho_next * rho) * d + (2.0 * rho_next / delta) * res
+        rho = rho_next
+    return x
+
+
+class Chebyshev(Preconditioner):
+    """z = p(D^-1 A) D^-1 r: a fixed number of Chebyshev steps for A z = r, for a symmetric
+    positive definite A whose Jacobi-scaled spectrum is known, such as a P1 mass matrix:
+    D^-1 M has its eigenvalues in [1/2, (d + 2) / 2] on simplices in d dimensions (Wathen
+    1987), so degree 3 cuts the error by 13x in 2D, where plain Jacobi is off by up to 2x.
+
+    Args:
+        A: SPD matrix, one sample (values [nnz]); interval: (lower, upper) bounds of the
+            eigenvalues of D^-1 A; degree: matrix products per application, minus one.
+    """
+
+    def __init__(self, A: SparseMatrix, interval: tuple[float, float], degree: int = 3):
+        lower, upper = interval
+        if not 0 < lower < upper:
+            raise ValueError(f"Chebyshev: the interval must satisfy 0 < lower < upper, got {interval}")
+        if degree < 1:
+            raise ValueError(f"Chebyshev: degree must be >= 1, got {degree}")
+        self.A = A.with_values(A.values.detach())
+        self.inv_d, self.interval, self.degree = 1.0 / self.A.diagonal(), (float(lower), float(upper)), degree
+
+    def apply(self, r):
+        return chebyshev_iteration(self.A, self.inv_d, self.interval, self.degree, r)
 
 
 def _triangular_solve(L: SparseMatrix, r: torch.Tensor, upper: bool) -> torch.Tensor:

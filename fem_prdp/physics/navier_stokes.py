@@ -75,6 +75,9 @@ class NavierStokesStepper:
             [N, dim] -> [N, dim] (inflow profiles, lid velocity, no-slip walls).
         picard: Oseen linearisations per step. bdf2: second-order BDF in time (pass the
             state before u as `previous=`; without it a step is implicit Euler).
+        extrapolate: with bdf2, a step given `previous=` convects its first Picard pass
+            with 2 u - previous (second order in time with picard=1: one Oseen solve a
+            step) instead of u (first order in the convection unless picard is raised).
         solver: a `CappedSolver` (default GMRES(50), rtol 1e-9); k counts inner iterations.
         preconditioner: "pcd" (AIR multigrid on the velocity block with convection, pressure
             convection-diffusion Schur approximation, rebuilt each Picard pass: bounded
@@ -87,7 +90,7 @@ class NavierStokesStepper:
 
     def __init__(self, mesh: Mesh | None, nu: float, dt: float | None, dirichlet: dict,
                  picard: int = 1, bdf2: bool = False, solver: CappedSolver | None = None,
-                 spaces: TaylorHood | None = None, preconditioner: str = "auto"):
+                 spaces: TaylorHood | None = None, preconditioner: str = "auto", extrapolate: bool = False):
         check_positive("nu", nu, "NavierStokesStepper")
         if dt is not None:
             check_positive("dt", dt, "NavierStokesStepper")
@@ -95,6 +98,8 @@ class NavierStokesStepper:
             raise ValueError(f"NavierStokesStepper: picard must be an int >= 1, got {picard!r}")
         if bdf2 and dt is None:
             raise ValueError("NavierStokesStepper: bdf2 needs a time step dt")
+        if extrapolate and not bdf2:
+            raise ValueError("NavierStokesStepper: extrapolate=True extrapolates the BDF2 history; build with bdf2=True")
         if preconditioner not in ("auto", "pcd", "cahouet-chabard"):
             raise ValueError(f"NavierStokesStepper: preconditioner must be 'auto', 'pcd' or 'cahouet-chabard', "
                              f"got {preconditioner!r}")
@@ -103,7 +108,7 @@ class NavierStokesStepper:
         self.mesh = self.th.mesh
         if self.mesh.dim not in (2, 3):
             raise ValueError("NavierStokesStepper: the mesh must be 2D or 3D")
-        self.nu, self.dt, self.picard, self.bdf2 = nu, dt, picard, bdf2
+        self.nu, self.dt, self.picard, self.bdf2, self.extrapolate = nu, dt, picard, bdf2, extrapolate
         self.n_state = self.th.n_u
         self.solver = solver or CappedSolver("gmres", rtol=1e-9, restart=50)
         self.dirichlet = dict(dirichlet)
@@ -186,7 +191,7 @@ class NavierStokesStepper:
         rhs = self._rhs(U, previous)
         bc_dofs, bc_values = ((self._bc_dofs, self._bc_values) if dirichlet is None else
                               resolve_dirichlet(th.velocity, self.dirichlet, dirichlet, "NavierStokesStepper.step"))
-        w = U
+        w = 2 * U - previous if self.extrapolate and previous is not None else U
         for _ in range(self.picard):
             dt = None if self.dt is None else self.dt / (1.5 if previous is not None else 1.0)
             system = assemble_oseen(th, nu, velocity=w, dt=dt)

@@ -18,6 +18,7 @@ from fem_prdp.fem import (
     source,
     stiffness,
 )
+from fem_prdp.linalg import Chebyshev
 
 from .reference import dense_matrix
 
@@ -200,3 +201,28 @@ def test_tensor_stiffness_with_an_anisotropic_coefficient():
     vb = V.interpolate(lambda x: x @ b)
     assert float(vb @ A @ ua) == pytest.approx(V.mesh.measure() * float(b @ K @ a), rel=1e-12)
     assert torch.allclose(A, A.T, atol=1e-13)
+
+
+def test_chebyshev_preconditioner_solves_a_mass_matrix_on_wathens_interval():
+    """D^-1 M of a P1 mass matrix has its spectrum in [1/2, (d + 2) / 2] (Wathen 1987): the
+    Chebyshev preconditioner's error contracts by the Chebyshev bound on that interval and
+    it is a symmetric linear map."""
+    for dim, mesh in ((2, M.uniform_rectangle(12)), (3, M.uniform_box(5))):
+        Mass = assemble_matrix(mass, FunctionSpace(mesh, 1))
+        dense = Mass.to_dense()
+        d = torch.diagonal(dense)
+        lam = torch.linalg.eigvalsh(dense / torch.sqrt(torch.outer(d, d)))
+        assert lam.min() >= 0.5 - 1e-12 and lam.max() <= (dim + 2) / 2 + 1e-12
+        P = Chebyshev(Mass, (0.5, (dim + 2) / 2), degree=3)
+        Z = P.apply(torch.eye(Mass.shape[0], dtype=torch.float64))  # rows: P applied to unit vectors
+        torch.testing.assert_close(Z, Z.T, rtol=0, atol=1e-14 * float(Z.abs().max()))
+        kappa = dim + 2  # upper / lower
+        q = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+        bound = 2 * q**3 / (1 + q**6)
+        error = torch.linalg.matrix_norm(torch.eye(Mass.shape[0], dtype=torch.float64) - Z @ dense, ord=2)
+        # in the D-scaled variables the error map is the polynomial itself: its norm there is the bound
+        scaled = torch.sqrt(d)[:, None] * (torch.eye(Mass.shape[0], dtype=torch.float64) - Z @ dense) / torch.sqrt(d)[None]
+        assert float(torch.linalg.matrix_norm(scaled, ord=2)) <= bound + 1e-12
+        assert float(error) < 1.0
+    with pytest.raises(ValueError, match="0 < lower < upper"):
+        Chebyshev(Mass, (0.0, 2.0))
