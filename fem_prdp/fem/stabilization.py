@@ -30,7 +30,7 @@ def supg_tau(space: FunctionSpace, velocity: Field, diffusivity: float) -> torch
     return torch.where(speed > 0, h / (2 * safe_speed) * xi, torch.zeros_like(speed))
 
 
-def discrete_upwind(A: SparseMatrix) -> SparseMatrix:
+def discrete_upwind(A: SparseMatrix, fraction: float = 1.0) -> SparseMatrix:
     """A + D with the discrete diffusion D: d_ij = -max(0, a_ij, a_ji) for i != j and
     d_ii = -sum_j d_ij (Kuzmin's algebraic upwinding, written for the matrix on the left of
     A u = b). D is symmetric with zero row sums; every off-diagonal entry of the result is
@@ -46,7 +46,13 @@ def discrete_upwind(A: SparseMatrix) -> SparseMatrix:
     Args:
         A: a matrix on a structurally symmetric pattern with stored diagonal, e.g. from
             `assemble_matrix(advection, ...)`.
+        fraction: add fraction * D (in (0, 1]); below 1 the result keeps part of A's
+            positive off-diagonal entries (no M-matrix), a matrix between A and its
+            upwinded form (a multigrid-friendly approximation of A, as the Navier-Stokes
+            velocity preconditioner uses).
     """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"discrete_upwind: fraction must be in (0, 1], got {fraction!r}")
     pattern = A.pattern
     t, perm = pattern.transpose()
     if not (torch.equal(t.crow, pattern.crow) and torch.equal(t.col, pattern.col)):
@@ -58,7 +64,7 @@ def discrete_upwind(A: SparseMatrix) -> SparseMatrix:
     row, col = pattern.row_indices(), pattern.col.long()
     off = (row != col).to(A.values.dtype)
     a = A.values
-    d = torch.clamp(torch.maximum(a, a[..., perm]), min=0.0) * off  # -d_ij: symmetric, >= 0
+    d = torch.clamp(torch.maximum(a, a[..., perm]), min=0.0) * (off * fraction)  # -d_ij: symmetric, >= 0
     dim = a.ndim - 1
     row_sum = torch.zeros((*a.shape[:-1], pattern.shape[0]), dtype=a.dtype, device=a.device).index_add(dim, row, d)
     return A.with_values((a - d).index_add(dim, diag, row_sum))
