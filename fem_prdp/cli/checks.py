@@ -59,7 +59,7 @@ def _verify_convergence(args: argparse.Namespace) -> int:
 def _verify_physics(args: argparse.Namespace) -> int:
     from ..physics.verify import verify_physics
 
-    result = verify_physics(quick=args.quick)
+    result = verify_physics(quick=args.quick, progress=True)
     print(f"{'check':<72}{'observed':>12}{'reference':>12}{'error':>10}")
     for r in result["rows"]:
         print(f"{r['check']:<72}{r['observed']:>12.5g}{r['reference']:>12.5g}{r['error']:>10.2e}"
@@ -81,7 +81,7 @@ def _bench_physics(args: argparse.Namespace) -> int:
     print(f"\n{'Oseen solve at the Newton steady state':<40}{'dofs':>8}{'Re':>5}{'preconditioner':>17}"
           f"{'GMRES its':>10}{'status':>10}{'setup s':>9}{'solve s':>9}{'Newton s':>10}")
     for r in result["oseen"]:
-        print(f"{'DFG 2D channel':<40}{r['n_dofs']:>8}{r['re']:>5}{r['preconditioner']:>17}{r['gmres_iterations']:>10}"
+        print(f"{r['case'].rsplit(' Re ', 1)[0]:<40}{r['n_dofs']:>8}{r['re']:>5}{r['preconditioner']:>17}{r['gmres_iterations']:>10}"
               f"{r['status']:>10}{r['setup_s']:>9.2f}{r['solve_s']:>9.2f}{r['newton_s']:>10.1f}")
     for r in result["steady_3d"]:
         print(f"{r['case']}: {r['n_dofs']} dofs, {r['newton_iterations']} Newton iterations, GMRES "

@@ -1,6 +1,6 @@
 """`fem-prdp bench physics`: time per step and per solver iteration, forward and backward,
 at about 1e4, 1e5 and 1e6 dofs (Navier-Stokes at about 1e4 and 1e5 on this 2-core machine),
-and the Oseen preconditioner table (`oseen_bench`)."""
+and the Oseen preconditioner table (`oseen_bench`: DFG channel and lid-driven cavity)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ._common import CappedSolver
 from .burgers import BurgersStepper
 from .heat import HeatStepper
 from .navier_stokes import NavierStokesStepper
-from .oseen_bench import oseen_rows, steady_3d_row
+from .oseen_bench import cavity_rows, oseen_rows, steady_3d_row
 from .poisson import PoissonProblem
 
 __all__ = ["bench_physics"]
@@ -82,5 +82,5 @@ def bench_physics(quick: bool = False, repeats: int = 3, k: int = 20) -> dict:
                                                     "bottom": (0.0, 0.0)})
         rows.append(_measure("navier-stokes 2D Taylor-Hood (GMRES, block)", ns.th.n_dofs, ns,
                              torch.zeros(ns.th.n_u, dtype=torch.float64), k, repeats, quick))
-    return {"device": "cpu", "torch_threads": torch.get_num_threads(), "rows": rows, "oseen": oseen_rows(quick),
+    return {"device": "cpu", "torch_threads": torch.get_num_threads(), "rows": rows, "oseen": oseen_rows(quick) + cavity_rows(quick),
             "steady_3d": [] if quick else [steady_3d_row(0.1)]}

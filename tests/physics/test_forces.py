@@ -1,6 +1,8 @@
 """Forces by the residual formulation against the Schäfer-Turek DFG 2D-1 benchmark (Re 20,
 steady), the Taylor-Hood solution from a sparse direct solve (an independent reference of
-the discrete system), and field gradients at points."""
+the discrete system), field gradients at points, and the DFG 2D-2 period analysis."""
+
+import math
 
 import pytest
 import scipy.sparse.linalg as sla
@@ -9,6 +11,7 @@ import torch
 import fem_prdp.mesh as M
 from fem_prdp.fem import FunctionSpace, TaylorHood, apply_dirichlet, assemble_oseen, dirichlet_conditions
 from fem_prdp.physics import boundary_force, drag_lift_coefficients
+from fem_prdp.physics.dfg import dfg_2d_2, periodic_extremes
 
 NU, U_MAX = 1e-3, 0.3  # DFG 2D-1: Re = U_mean D / nu = 20
 
@@ -70,3 +73,24 @@ def test_gradients_at_points_are_exact_for_the_space_polynomials():
     scalar = FunctionSpace(M.rectangle(h=0.3), 1)
     gs = scalar.evaluate_gradient(scalar.interpolate(lambda x: 2 * x[:, 0] - x[:, 1]), pts)
     torch.testing.assert_close(gs, torch.tensor([2.0, -1.0], dtype=torch.float64).expand(20, 2))
+
+
+def test_periodic_extremes_recover_the_maxima_and_frequency_of_a_sampled_signal():
+    t = torch.arange(1, 801, dtype=torch.float64) * 0.01  # 8 s sampled at 0.01 s
+    f = 3.0
+    lift = 1.0 * torch.sin(2 * math.pi * f * t + 0.3) + 0.05 * torch.exp(-t)  # a decaying start
+    drag = 3.2 + 0.02 * torch.sin(4 * math.pi * f * t + 1.1)
+    out = periodic_extremes(t, drag, lift, periods=3)
+    assert abs(out["frequency"] - f) < 1e-4
+    assert abs(out["maximum lift coefficient"] - 1.0) < 1e-3  # parabola through the samples
+    assert abs(out["maximum drag coefficient"] - 3.22) < 2e-4
+    assert out["periodic"] < 1e-3
+    with pytest.raises(ValueError, match="run longer"):
+        periodic_extremes(t[:30], drag[:30], lift[:30], periods=3)
+
+
+def test_dfg_2d_2_runs_the_projects_stepper_and_says_when_the_run_is_too_short():
+    """The 2D-2 driver end to end on a coarse mesh: the flow from rest has not started to
+    shed in 0.2 s, so there is no period to measure; the error says to run longer."""
+    with pytest.raises(ValueError, match="run longer"):
+        dfg_2d_2(h=0.12, dt=0.05, t_end=0.2)
