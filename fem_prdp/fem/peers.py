@@ -8,6 +8,9 @@ the contenders alternating, agreement printed next to each ratio. Needs the `ben
   preconditioner's set-up and the solve) and backward (the adjoint solve and the gradients
   with respect to the matrix values and the right-hand side), with Jacobi and with AMG.
   The assembly is not part of it: each library's own assembly differs in what it builds.
+- Peak memory of that forward + backward: each contender in a fresh process, the rise of
+  its resident set's high-water mark over the resident set before (Linux: the mark is
+  reset through /proc/self/clear_refs; elsewhere the rows are left out).
 - P1 stiffness assembly with that conductivity against scikit-fem's `asm` on the same
   tetrahedra (ours: a re-assembly on the cached pattern; scikit-fem builds its matrix anew
   each time, as its users call it).
@@ -17,7 +20,10 @@ Ratios are peer time / our time: above 1, fem_prdp is faster.
 
 from __future__ import annotations
 
+import multiprocessing
+import re
 import statistics
+import sys
 import time
 
 import torch
@@ -88,6 +94,47 @@ def _solve_rows(n: int, repeats: int) -> list[dict]:
     return rows
 
 
+def _resident_kib(field: str) -> int:
+    return int(re.search(rf"{field}:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
+
+
+def _peak_rise(n: int, precond: str, library: str) -> int:
+    """Bytes by which one forward + backward raises the resident set's peak (run in a fresh
+    process: a small warm-up solve loads each library's code and kernels, the system is
+    built, freed heap memory goes back to the system, then the mark is reset)."""
+    import ctypes
+    import gc
+
+    run = _ours if library == "fem_prdp" else _torch_fem
+    _, rho, weights, system = steady_heat_system(3)
+    run(*system(rho), weights, precond)
+    _, rho, weights, system = steady_heat_system(n)
+    A, b = system(rho)
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the high-water mark VmHWM restarts from the current resident set
+    before = _resident_kib("VmRSS")
+    run(A, b, weights, precond)
+    return 1024 * (_resident_kib("VmHWM") - before)
+
+
+def _memory_rows(sizes, quick: bool) -> list[dict]:
+    if not sys.platform.startswith("linux"):
+        return []
+    context = multiprocessing.get_context("spawn")  # a clean heap per measurement
+    rows = []
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        for n in sizes:
+            for precond in ("jacobi", "amg"):
+                peak = {lib: pool.apply(_peak_rise, (n, precond, lib)) for lib in ("fem_prdp", "torch-fem")}
+                nodes = (n + 1) ** 3
+                rows.append({"n_nodes": nodes, "preconditioner": precond, "peak_bytes": peak["fem_prdp"],
+                             "torch_fem_peak_bytes": peak["torch-fem"],
+                             "ratio": peak["fem_prdp"] / max(peak["torch-fem"], 1)})
+    return rows
+
+
 def _assembly_row(n: int, repeats: int) -> dict:
     import skfem
     from skfem.helpers import dot, grad
@@ -131,4 +178,5 @@ def bench_peers(quick: bool = False, repeats: int = 3) -> dict:
     return {"torch_fem": version("torch-fem"), "scikit_fem": version("scikit-fem"),
             "torch_threads": torch.get_num_threads(),
             "solve": [row for n in sizes for row in _solve_rows(n, repeats)],
+            "memory": _memory_rows(sizes, quick),
             "assembly": [_assembly_row(n, repeats) for n in sizes]}

@@ -22,6 +22,7 @@ Dirichlet rows form aggregates whose coarse rows are zero, so that matrix can be
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .precond import Preconditioner, chebyshev_iteration
@@ -55,6 +56,8 @@ class AMG(Preconditioner):
             real spectrum: on an Oseen velocity block with convection it made GMRES stall).
             AIR keeps its F/C Jacobi passes. degree: the Chebyshev polynomial's degree.
 
+    The finest level shares A's (detached) values instead of copying them: a matrix whose
+    values are later changed in place changes the cycle too (nothing in fem_prdp does that).
     `transpose()` is the cycle itself for smoothed aggregation (symmetric A); for AIR it is
     an AIR cycle built from A^T (used by adjoint solves), made on first use.
     """
@@ -96,8 +99,8 @@ class AMG(Preconditioner):
             ml = pyamg.smoothed_aggregation_solver(scipy_A, max_coarse=max_coarse)
         dev, dt = A.device, A.dtype
         self.levels = []
-        for lvl in ml.levels[:-1]:
-            Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev)
+        for depth, lvl in enumerate(ml.levels[:-1]):
+            Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev) if depth else self._fine(lvl.A)
             inv_d = 1.0 / Al.diagonal()
             # Per sweep, the masks of the points it updates: all of them, or F twice then C.
             # For Chebyshev, the interval it damps instead (from D^-1 A's spectral radius).
@@ -113,6 +116,15 @@ class AMG(Preconditioner):
         coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=dt, device=dev)
         self.coarse_inv = torch.linalg.pinv(coarse, hermitian=bool(torch.allclose(coarse, coarse.T)))
         self._transpose = None
+
+    def _fine(self, level_matrix) -> SparseMatrix:
+        """The finest level's matrix: A itself (its pattern and detached values, no copy: at
+        512k nodes that is 100 MB) when pyamg kept A's pattern, as it does, else its copy."""
+        crow, col = self.A.pattern.crow, self.A.pattern.col
+        if (level_matrix.nnz == col.numel() and np.array_equal(level_matrix.indptr, crow.cpu().numpy())
+                and np.array_equal(level_matrix.indices, col.cpu().numpy())):
+            return self.A.with_values(self.A.values.detach())
+        return SparseMatrix.from_scipy(level_matrix, dtype=self.A.dtype, device=self.A.device)
 
     def _smooth(self, level, r: torch.Tensor, x: torch.Tensor | None, sweeps: int) -> torch.Tensor | None:
         A, inv_d, masks, _, _ = level
