@@ -6,7 +6,16 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["median_time", "median_backward_time"]
+import torch
+
+__all__ = ["median_time", "median_backward_time", "synchronize"]
+
+
+def synchronize() -> None:
+    """Wait for queued GPU work (CUDA launches are asynchronous: without this a timer
+    measures the launch). Nothing to do on the CPU."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: bool = True) -> float:
@@ -15,8 +24,10 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: bool = True) -> 
         fn()
     times = []
     for _ in range(max(repeats, 1)):
+        synchronize()
         t0 = time.perf_counter()
         fn()
+        synchronize()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -30,8 +41,10 @@ def median_backward_time(make_loss: Callable[[], object], repeats: int) -> float
 
     def once() -> float:
         loss = make_loss()
+        synchronize()
         t0 = time.perf_counter()
         loss.backward()
+        synchronize()
         return time.perf_counter() - t0
 
     once()

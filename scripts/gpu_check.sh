@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # GPU check (a few minutes on one GPU): the `gpu`-marked tests (CUDA against CPU: solves,
-# AMG, gradients through capped solves, the float32/float64 boundary, a Navier-Stokes step)
+# AMG, gradients through capped solves, the float32/float64 boundary, a Navier-Stokes step),
+# the benchmarks on CUDA (bench solvers at full size; physics, training and peers --quick)
 # and one quick case trained end to end on CUDA. Prints what to record in
-# experiments/RESULTS.md.
+# experiments/RESULTS.md; the benchmarks' JSON goes to $FEM_PRDP_GPU_OUT (default: a
+# temporary folder, printed).
 #
 # Needs torch built with CUDA. FEM_PRDP_GPU_PYTHON names an interpreter that has it (and
 # fem_prdp's dependencies); otherwise .venv-gpu is made with the package index's default
@@ -32,7 +34,12 @@ p = torch.cuda.get_device_properties(0)
 print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {p.name}, {p.total_memory / 2**30:.0f} GiB")
 PY
 "$py" -m pytest -m gpu -q -p no:cacheprovider tests
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
+out="${FEM_PRDP_GPU_OUT:-$(mktemp -d)}"
+mkdir -p "$out"
+echo "benchmark JSON in $out"
+"$py" -m fem_prdp.cli bench solvers --repeats 3 --device cuda --json "$out/bench_solvers_cuda.json"
+for what in physics training peers; do
+    "$py" -m fem_prdp.cli bench "$what" --quick --repeats 3 --device cuda --json "$out/bench_${what}_cuda.json"
+done
 echo "heat-2d --quick on CUDA:"
 time "$py" -m fem_prdp.cli run heat-2d --quick --device cuda --output "$out" --no-progress

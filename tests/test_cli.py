@@ -171,6 +171,12 @@ def test_bench_peers_quick_agrees_with_torch_fem_and_scikit_fem(tmp_path, monkey
         assert max(r["agreement_x"], r["agreement_grad_values"], r["agreement_grad_rhs"]) < 1e-8
         assert r["forward_speedup"] > 0 and r["backward_speedup"] > 0
     assert all(r["agreement"] < 1e-12 for r in data["assembly"])
+    jacobi = next(r for r in data["solve"] if r["preconditioner"] == "jacobi")
+    assert jacobi["floor_s"] > 0 and jacobi["torch_fem_forward_over_floor"] > 0
+    memory = data["memory"]  # one fresh process per contender (Linux)
+    if sys.platform.startswith("linux"):
+        assert {r["preconditioner"] for r in memory} == {"jacobi", "amg"}
+        assert all(r["peak_bytes"] > 0 and r["torch_fem_peak_bytes"] > 0 for r in memory)
     monkeypatch.setitem(sys.modules, "torchfem", None)  # as if the extra were not installed
     assert main(["bench", "peers", "--quick"]) == 2
     assert 'peers needs torch-fem, which is not installed: pip install "fem_prdp[bench]" (or pip install torch-fem)' in \
@@ -204,9 +210,22 @@ def test_bench_physics_and_assembly_quick(tmp_path):
         assert rows and all(r.get("forward_s", r.get("reassembly_s", 0)) > 0 for r in rows)
         if what == "physics":
             assert all(0 < r["k_switch_cost_ratio"] < float("inf") for r in rows)
-            oseen = {r["preconditioner"]: r for r in json.loads(out.read_text())["oseen"]}
-            assert oseen["pcd"]["status"] == "CONVERGED"
-            assert oseen["pcd"]["gmres_iterations"] < oseen["cahouet-chabard"]["gmres_iterations"]
+            for case in ("DFG 2D channel Re 20", "lid-driven cavity Re 100"):
+                oseen = {r["preconditioner"]: r for r in json.loads(out.read_text())["oseen"] if r["case"] == case}
+                assert oseen["pcd"]["status"] == "CONVERGED"
+                assert oseen["pcd"]["gmres_iterations"] < oseen["cahouet-chabard"]["gmres_iterations"]
+
+
+@pytest.mark.parametrize("device,message", [
+    ("gpu7", "--device gpu7: not a device name; use cpu or cuda[:i]"),
+    ("cuda", "--device cuda: this machine has no CUDA device; use --device cpu"),
+])
+def test_bench_device_errors_are_one_line(capsys, device, message):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["bench", "solvers", "--quick", "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("case", ["heat-1d", "heat-2d"])

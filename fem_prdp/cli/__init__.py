@@ -277,6 +277,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default=None, help="also write the results to this JSON file")
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--device", default="cpu",
+                       help="cpu or cuda[:i] for solvers, physics, training and peers (assembly: cpu)")
     bench.set_defaults(func=cmd_bench)
 
     # Case names are checked by case_config (importing the cases here would slow every command).

@@ -72,7 +72,8 @@ def _verify_physics(args: argparse.Namespace) -> int:
 def _bench_physics(args: argparse.Namespace) -> int:
     from ..physics.bench import bench_physics
 
-    result = bench_physics(quick=args.quick, repeats=args.repeats)
+    result = bench_physics(quick=args.quick, repeats=args.repeats, device=args.device)
+    print(f"Steps on {result['device']} (the Oseen table and the 3D channel run on the CPU)")
     print(f"{'case':<46}{'dofs':>9}{'K':>4}{'fwd s':>10}{'bwd s':>10}{'ms/iter':>9}{'K-switch':>10}")
     for r in result["rows"]:
         print(f"{r['case']:<46}{r['n_dofs']:>9}{r['k']:>4}{r['forward_s']:>10.4f}{r['backward_s']:>10.4f}"
@@ -116,7 +117,7 @@ def _bench_assembly(args: argparse.Namespace) -> int:
 def _bench_training(args: argparse.Namespace) -> int:
     from ..learn.bench import bench_training
 
-    result = bench_training(quick=args.quick, repeats=args.repeats)
+    result = bench_training(quick=args.quick, repeats=args.repeats, device=args.device)
     print(f"One training step (emulator loss, backward, optimizer), heat step capped at K = 20, "
           f"{result['torch_threads']} threads; medians, set-ups alternating")
     print(f"{'surrogate':<34}{'dofs':>6}{'batch':>6} {'set-up':<20}{'step ms':>9}{'solve ms':>9}{'network':>8}"
@@ -135,16 +136,33 @@ def _bench_peers(args: argparse.Namespace) -> int:
     require("skfem", "bench", "fem-prdp bench peers", package="scikit-fem")
     from ..fem.peers import bench_peers
 
-    result = bench_peers(quick=args.quick, repeats=args.repeats)
+    result = bench_peers(quick=args.quick, repeats=args.repeats, device=args.device)
     print(f"Differentiable steady heat (P1 tetrahedra, conductivity 1e-3 + rho^3, CG to rtol 1e-10) against torch-fem "
-          f"{result['torch_fem']} on the same matrix; speed-up = torch-fem time / ours; medians, alternating")
+          f"{result['torch_fem']} on the same matrix, on {result['device']}; speed-up = torch-fem time / ours; "
+          f"medians, alternating")
     print(f"{'nodes':>8} {'precond':<8}{'its':>5}{'fwd s':>8}{'peer':>8}{'speed-up':>9}{'bwd s':>8}{'peer':>8}"
-          f"{'speed-up':>9}  agreement x / dA / db")
+          f"{'speed-up':>9}{'x floor':>8}{'peer':>6}  agreement x / dA / db")
     for r in result["solve"]:
+        if "error" in r:
+            print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}  not compared: {r['error']}")
+            continue
+        floor = (f"{r['forward_over_floor']:>8.2f}{r['torch_fem_forward_over_floor']:>6.2f}" if "floor_s" in r
+                 else f"{'':>14}")
         print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}{r['iterations']:>5}{r['forward_s']:>8.3f}"
               f"{r['torch_fem_forward_s']:>8.3f}{r['forward_speedup']:>9.2f}{r['backward_s']:>8.3f}"
-              f"{r['torch_fem_backward_s']:>8.3f}{r['backward_speedup']:>9.2f}  {r['agreement_x']:.0e} / "
+              f"{r['torch_fem_backward_s']:>8.3f}{r['backward_speedup']:>9.2f}{floor}  {r['agreement_x']:.0e} / "
               f"{r['agreement_grad_values']:.0e} / {r['agreement_grad_rhs']:.0e}")
+    print("x floor: forward time over the bandwidth floor of its Jacobi-CG iterations (ours, then torch-fem's)")
+    if result["memory"]:
+        print("\nPeak memory of one forward + backward (rise over the memory before it; MB)")
+        print(f"{'nodes':>8} {'precond':<8}{'ours':>9}{'peer':>9}{'ratio':>7}")
+        for r in result["memory"]:
+            ours, peer = r["peak_bytes"], r["torch_fem_peak_bytes"]
+            if "ratio" not in r:
+                print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}  ours {ours}, torch-fem {peer}")
+                continue
+            print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}{ours / 2**20:>9.1f}{peer / 2**20:>9.1f}"
+                  f"{r['ratio']:>7.2f}")
     print(f"\nP1 stiffness assembly against scikit-fem {result['scikit_fem']} (ours re-assembles on the cached pattern)")
     print(f"{'nodes':>8}{'cells':>10}{'ours s':>9}{'peer s':>9}{'speed-up':>9}  agreement")
     for r in result["assembly"]:
@@ -154,7 +172,24 @@ def _bench_peers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_device(args: argparse.Namespace) -> None:
+    """One line (ValueError: exit status 2) for a device this machine or benchmark lacks."""
+    import torch
+
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise ValueError(f"--device {args.device}: not a device name; use cpu or cuda[:i]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: this machine has no CUDA device; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {args.device}: the benchmarks run on cpu or cuda[:i]")
+    if device.type != "cpu" and args.what == "assembly":
+        raise ValueError("--device: bench assembly runs on the CPU only; drop --device")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    _check_device(args)
     if args.what == "peers":
         return _bench_peers(args)
     if args.what == "assembly":
@@ -166,11 +201,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..fem.bench import bench_steady_heat
     from ..linalg.bench import bench_solvers
 
-    result = bench_solvers(quick=args.quick, repeats=args.repeats)
-    result["steady_heat"] = bench_steady_heat(quick=args.quick, repeats=max(args.repeats // 2, 1))
+    result = bench_solvers(quick=args.quick, repeats=args.repeats, device=args.device)
+    result["steady_heat"] = bench_steady_heat(quick=args.quick, repeats=max(args.repeats // 2, 1), device=args.device)
     kernels = result["kernels"]
     print(
-        f"Jacobi-PCG, {result['iterations']} iterations, {result['torch_threads']} threads, {kernels}; medians"
+        f"Jacobi-PCG on {result['device']}, {result['iterations']} iterations, {result['torch_threads']} threads, "
+        f"{kernels}; medians"
     )
     print(
         f"{'matrix':<24}{'n':>9} {'ours ms/it':>11}{'torch':>8}{'scipy':>9}{'speedup':>9}{'floor':>8}"

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from .._timing import median_time
+from .._timing import median_time, synchronize
 from ..linalg import AMG, CG, Jacobi, solve
 from ..mesh import uniform_box, uniform_rectangle
 from .assembly import assemble_matrix
@@ -110,21 +110,22 @@ def _pyamg_iterations(A, b) -> int:
 
     S = A.to_scipy().tocsr()
     count = [0]
-    sla.cg(S, b.numpy(), rtol=1e-10, maxiter=2000, M=pyamg.smoothed_aggregation_solver(S).aspreconditioner(),
+    sla.cg(S, b.cpu().numpy(), rtol=1e-10, maxiter=2000, M=pyamg.smoothed_aggregation_solver(S).aspreconditioner(),
            callback=lambda _: count.__setitem__(0, count[0] + 1))
     return count[0]
 
 
-def steady_heat_system(n: int):
+def steady_heat_system(n: int, device="cpu"):
     """The benchmarks' steady-heat problem on `uniform_box(n)` ((n + 1)^3 nodes): returns
     (V, rho [n_cells], weights [n_dofs], system) where system(r) assembles the P1 stiffness
     with conductivity 1e-3 + r^3 per cell and zero temperature on "left" -> (A, b); the
-    loss of a solution x is (x * weights).sum()."""
+    loss of a solution x is (x * weights).sum(). Everything on `device` (the random
+    fields are drawn on the CPU, so every device sees the same problem)."""
     mesh = uniform_box(n)
-    V = FunctionSpace(mesh, 1)
-    rho = torch.rand(mesh.n_cells, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    weights = torch.rand(V.n_dofs, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    f = torch.full((V.n_dofs,), 1.0 / V.n_dofs, dtype=torch.float64)
+    V = FunctionSpace(mesh, 1, device=device)
+    rho = torch.rand(mesh.n_cells, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).to(V.device)
+    weights = torch.rand(V.n_dofs, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(V.device)
+    f = torch.full((V.n_dofs,), 1.0 / V.n_dofs, dtype=torch.float64, device=V.device)
 
     def system(r):
         return apply_dirichlet(assemble_matrix(stiffness, V, kappa=1e-3 + r**3), f, V, "left", values=0.0)
@@ -132,8 +133,8 @@ def steady_heat_system(n: int):
     return V, rho, weights, system
 
 
-def _steady_heat_rows(n: int, repeats: int) -> list[dict]:
-    V, rho, weights, system = steady_heat_system(n)
+def _steady_heat_rows(n: int, repeats: int, device) -> list[dict]:
+    V, rho, weights, system = steady_heat_system(n, device)
     A0, b0 = system(rho)
     reference = _pyamg_iterations(A0, b0)
     rows = []
@@ -149,8 +150,10 @@ def _steady_heat_rows(n: int, repeats: int) -> list[dict]:
 
         def backward(forward=forward):
             loss = forward()
+            synchronize()
             t0 = time.perf_counter()
             loss.backward()
+            synchronize()
             return time.perf_counter() - t0
 
         setup = median_time(lambda make=make: make(A0), repeats)
@@ -166,7 +169,8 @@ def _steady_heat_rows(n: int, repeats: int) -> list[dict]:
     return rows
 
 
-def bench_steady_heat(quick: bool = False, repeats: int = 3) -> list[dict]:
+def bench_steady_heat(quick: bool = False, repeats: int = 3, device="cpu") -> list[dict]:
     """Rows per mesh size (quick: 2.2k nodes; else 50k, 205k and 512k) and preconditioner:
-    CG iterations, set-up / forward / backward seconds (medians) and backward / forward."""
-    return [row for n in ((12,) if quick else (36, 58, 79)) for row in _steady_heat_rows(n, repeats)]
+    CG iterations, set-up / forward / backward seconds (medians) and backward / forward,
+    on `device` (the AMG hierarchy is built by pyamg on the CPU, then moved)."""
+    return [row for n in ((12,) if quick else (36, 58, 79)) for row in _steady_heat_rows(n, repeats, device)]

@@ -8,6 +8,9 @@ the contenders alternating, agreement printed next to each ratio. Needs the `ben
   preconditioner's set-up and the solve) and backward (the adjoint solve and the gradients
   with respect to the matrix values and the right-hand side), with Jacobi and with AMG.
   The assembly is not part of it: each library's own assembly differs in what it builds.
+- For Jacobi, the bandwidth floor of those iterations (`linalg.bench.floor_bytes` of one
+  fused iteration over the read bandwidth measured on a buffer that size) and each
+  library's forward time over it: a speed-up over the peer can be at most the peer's ratio.
 - Peak memory of that forward + backward: each contender in a fresh process, the rise of
   its resident set's high-water mark over the resident set before (Linux: the mark is
   reset through /proc/self/clear_refs; elsewhere the rows are left out).
@@ -28,7 +31,9 @@ import time
 
 import torch
 
+from .._timing import synchronize
 from ..linalg import AMG, CG, Jacobi, solve
+from ..linalg.bench import floor_bytes, read_bandwidth
 from .assembly import assemble_matrix
 from .bench import steady_heat_system
 from .forms import stiffness
@@ -39,11 +44,14 @@ __all__ = ["bench_peers"]
 def _ours(A, b, weights, precond: str):
     vals = A.values.detach().clone().requires_grad_(True)
     rhs = b.detach().clone().requires_grad_(True)
+    synchronize()
     t0 = time.perf_counter()
     Av = A.with_values(vals)
     x, info = solve(Av, rhs, CG(rtol=1e-10, max_iters=20_000), AMG(Av) if precond == "amg" else Jacobi(Av))
+    synchronize()
     t1 = time.perf_counter()
     (x * weights).sum().backward()
+    synchronize()
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, x.detach(), vals.grad, rhs.grad, int(info.n_iters[0])
 
@@ -56,10 +64,13 @@ def _torch_fem(A, b, weights, precond: str):
     # (built from a values leaf instead, autograd would densify it on the way back).
     At = torch.sparse_csr_tensor(A.pattern.crow.long(), A.pattern.col.long(), A.values.detach().clone(),
                                  size=A.shape, check_invariants=False).requires_grad_(True)  # a valid CSR pattern
+    synchronize()
     t0 = time.perf_counter()
     x = differentiable_sparse_solve(At, rhs, stol=1e-10, method="cg", preconditioner=precond)
+    synchronize()
     t1 = time.perf_counter()
     (x * weights).sum().backward()
+    synchronize()
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, x.detach(), At.grad.values(), rhs.grad, None
 
@@ -68,17 +79,24 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def _solve_rows(n: int, repeats: int) -> list[dict]:
-    V, rho, weights, system = steady_heat_system(n)
+def _solve_rows(n: int, repeats: int, device) -> list[dict]:
+    V, rho, weights, system = steady_heat_system(n, device)
     A, b = system(rho)
     rows = []
     for precond in ("jacobi", "amg"):
         runs = {"fem_prdp": [], "torch-fem": []}
-        for i in range(repeats + 1):  # the first round warms both up and is not timed
-            for name, run in (("fem_prdp", _ours), ("torch-fem", _torch_fem)):
-                out = run(A, b, weights, precond)
-                if i:
-                    runs[name].append(out)
+        try:
+            for i in range(repeats + 1):  # the first round warms both up and is not timed
+                for name, run in (("fem_prdp", _ours), ("torch-fem", _torch_fem)):
+                    out = run(A, b, weights, precond)
+                    if i:
+                        runs[name].append(out)
+        except Exception as error:  # a peer without support for this device: say so, go on
+            if torch.device(device).type == "cpu":
+                raise
+            rows.append({"n_nodes": V.n_dofs, "preconditioner": precond,
+                         "error": f"{type(error).__name__}: {error}".splitlines()[0][:200]})
+            continue
         ours, peer = runs["fem_prdp"][-1], runs["torch-fem"][-1]
         fwd = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
         bwd = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
@@ -91,6 +109,11 @@ def _solve_rows(n: int, repeats: int) -> list[dict]:
             "agreement_x": _relative(ours[2], peer[2]), "agreement_grad_values": _relative(ours[3], peer[3]),
             "agreement_grad_rhs": _relative(ours[4], peer[4]),
         })
+        if precond == "jacobi":  # how close either comes to the memory traffic CG must make
+            per_iteration = floor_bytes(A.pattern.nnz, A.shape[0])
+            floor = ours[5] * per_iteration / read_bandwidth(per_iteration, repeats * 3, device)
+            rows[-1].update({"floor_s": floor, "forward_over_floor": fwd["fem_prdp"] / floor,
+                             "torch_fem_forward_over_floor": fwd["torch-fem"] / floor})
     return rows
 
 
@@ -98,18 +121,34 @@ def _resident_kib(field: str) -> int:
     return int(re.search(rf"{field}:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
 
 
+def _prepared(n: int, precond: str, library: str, device="cpu"):
+    """(run, A, b, weights): a small warm-up solve has loaded the library's code and kernels,
+    then the size-n system is built."""
+    run = _ours if library == "fem_prdp" else _torch_fem
+    _, rho, weights, system = steady_heat_system(3, device)
+    run(*system(rho), weights, precond)
+    _, rho, weights, system = steady_heat_system(n, device)
+    return (run, *system(rho), weights)
+
+
+def _cuda_peak_rise(n: int, precond: str, library: str, device) -> int:
+    """Bytes by which one forward + backward raises CUDA's allocated-memory peak."""
+    run, A, b, weights = _prepared(n, precond, library, device)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    run(A, b, weights, precond)
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
+
+
 def _peak_rise(n: int, precond: str, library: str) -> int:
     """Bytes by which one forward + backward raises the resident set's peak (run in a fresh
-    process: a small warm-up solve loads each library's code and kernels, the system is
-    built, freed heap memory goes back to the system, then the mark is reset)."""
+    process; freed heap memory goes back to the system, then the mark is reset)."""
     import ctypes
     import gc
 
-    run = _ours if library == "fem_prdp" else _torch_fem
-    _, rho, weights, system = steady_heat_system(3)
-    run(*system(rho), weights, precond)
-    _, rho, weights, system = steady_heat_system(n)
-    A, b = system(rho)
+    run, A, b, weights = _prepared(n, precond, library)
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as f:
@@ -119,19 +158,30 @@ def _peak_rise(n: int, precond: str, library: str) -> int:
     return 1024 * (_resident_kib("VmHWM") - before)
 
 
-def _memory_rows(sizes, quick: bool) -> list[dict]:
-    if not sys.platform.startswith("linux"):
+def _memory_rows(sizes, device) -> list[dict]:
+    """CPU: the resident set in a fresh process per measurement (Linux only); CUDA: the
+    allocator's peak, in this process."""
+    cuda = torch.device(device).type == "cuda"
+    if not cuda and not sys.platform.startswith("linux"):
         return []
-    context = multiprocessing.get_context("spawn")  # a clean heap per measurement
     rows = []
-    with context.Pool(1, maxtasksperchild=1) as pool:
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:  # a clean heap each time
         for n in sizes:
             for precond in ("jacobi", "amg"):
-                peak = {lib: pool.apply(_peak_rise, (n, precond, lib)) for lib in ("fem_prdp", "torch-fem")}
-                nodes = (n + 1) ** 3
-                rows.append({"n_nodes": nodes, "preconditioner": precond, "peak_bytes": peak["fem_prdp"],
-                             "torch_fem_peak_bytes": peak["torch-fem"],
-                             "ratio": peak["fem_prdp"] / max(peak["torch-fem"], 1)})
+                peak = {}
+                for lib in ("fem_prdp", "torch-fem"):
+                    try:
+                        peak[lib] = (_cuda_peak_rise(n, precond, lib, device) if cuda
+                                     else pool.apply(_peak_rise, (n, precond, lib)))
+                    except Exception as error:
+                        if not cuda:
+                            raise
+                        peak[lib] = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+                row = {"n_nodes": (n + 1) ** 3, "preconditioner": precond, "peak_bytes": peak["fem_prdp"],
+                       "torch_fem_peak_bytes": peak["torch-fem"]}
+                if all(isinstance(v, int) for v in peak.values()):
+                    row["ratio"] = peak["fem_prdp"] / max(peak["torch-fem"], 1)
+                rows.append(row)
     return rows
 
 
@@ -169,14 +219,17 @@ def _assembly_row(n: int, repeats: int) -> dict:
             "speedup": t_peer / t_ours, "agreement": float(diff.max() / abs(ref).max()) if diff.nnz else 0.0}
 
 
-def bench_peers(quick: bool = False, repeats: int = 3) -> dict:
-    """Solve rows (Jacobi and AMG) and assembly rows at 2.2k nodes (quick) or 12k, 50k,
-    205k and 512k nodes."""
+def bench_peers(quick: bool = False, repeats: int = 3, device="cpu") -> dict:
+    """Solve and peak-memory rows (Jacobi and AMG) and assembly rows at 2.2k nodes (quick)
+    or 12k, 50k, 205k and 512k nodes. `device`: where both libraries' solves run (a peer
+    that fails there gets an "error" row); scikit-fem's assembly is CPU-only, so the
+    assembly rows are left out on other devices."""
     from importlib.metadata import version
 
     sizes = (12,) if quick else (22, 36, 58, 79)
-    return {"torch_fem": version("torch-fem"), "scikit_fem": version("scikit-fem"),
+    on_cpu = torch.device(device).type == "cpu"
+    return {"torch_fem": version("torch-fem"), "scikit_fem": version("scikit-fem"), "device": str(torch.device(device)),
             "torch_threads": torch.get_num_threads(),
-            "solve": [row for n in sizes for row in _solve_rows(n, repeats)],
-            "memory": _memory_rows(sizes, quick),
-            "assembly": [_assembly_row(n, repeats) for n in sizes]}
+            "solve": [row for n in sizes for row in _solve_rows(n, repeats, device)],
+            "memory": _memory_rows(sizes, device),
+            "assembly": [_assembly_row(n, repeats) for n in sizes] if on_cpu else []}

@@ -30,37 +30,38 @@ from .stencils import laplacian
 __all__ = ["bench_solvers"]
 
 
-def _read_bandwidth(n_bytes: int, repeats: int) -> float:
+def read_bandwidth(n_bytes: int, repeats: int, device="cpu") -> float:
     """Streaming read bandwidth (bytes/s) over a buffer of n_bytes (sum of float64s)."""
-    buf = torch.ones(max(n_bytes // 8, 1), dtype=torch.float64)
+    buf = torch.ones(max(n_bytes // 8, 1), dtype=torch.float64, device=device)
     return buf.numel() * 8 / median_time(lambda: buf.sum(), repeats)
 
 
-def _floor_bytes(nnz: int, n: int, rhs: int = 1) -> int:
+def floor_bytes(nnz: int, n: int, rhs: int = 1) -> int:
+    """Bytes one fused Jacobi-PCG iteration must move (see the module docstring)."""
     return 12 * nnz + 4 * (n + 1) + 13 * 8 * n * rhs
 
 
-def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
-    A = SparseMatrix.from_scipy(S)
+def _bench_matrix(name: str, S, iters: int, repeats: int, device) -> dict:
+    A = SparseMatrix.from_scipy(S, device=device)
     n, nnz = A.shape[0], A.pattern.nnz
-    b = torch.ones(n, dtype=torch.float64)
+    b = torch.ones(n, dtype=torch.float64, device=device)
     P = Jacobi(A)
     ours = median_time(lambda: solve(A, b, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
     with native.enabled(False):
         torch_path = median_time(lambda: solve(A, b, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
     inv_d = 1.0 / S.diagonal()
     M = sla.LinearOperator(S.shape, matvec=lambda r: inv_d * r, dtype=np.float64)
-    bn = b.numpy()
+    bn = b.cpu().numpy()
     scipy_t = median_time(lambda: sla.cg(S, bn, rtol=1e-300, atol=0.0, maxiter=iters, M=M), repeats) / iters
-    x = torch.ones(n, dtype=torch.float64)
+    x = torch.ones(n, dtype=torch.float64, device=device)
     spmv_t = median_time(lambda: A.matvec(x), repeats * 5)
     spmv_scipy = median_time(lambda: S @ bn, repeats * 5)
-    floor_b = _floor_bytes(nnz, n)
-    bw = _read_bandwidth(floor_b, repeats * 3)
+    floor_b = floor_bytes(nnz, n)
+    bw = read_bandwidth(floor_b, repeats * 3, device)
     floor_t = floor_b / bw
     multi = {}
     for k in (1, 4, 16):
-        B = torch.ones(k, n, dtype=torch.float64)
+        B = torch.ones(k, n, dtype=torch.float64, device=device)
         t = median_time(lambda B=B: solve(A, B, CG(rtol=0.0, max_iters=iters), P), repeats) / iters
         multi[str(k)] = {"seconds_per_iter": t, "seconds_per_iter_per_rhs": t / k}
     return {
@@ -80,7 +81,7 @@ def _bench_matrix(name: str, S, iters: int, repeats: int) -> dict:
         "multi_rhs": multi,
         "rhs16_cost_per_rhs_vs_1": multi["16"]["seconds_per_iter_per_rhs"]
         / multi["1"]["seconds_per_iter_per_rhs"],
-        "rhs16_floor_per_rhs_vs_1": _floor_bytes(nnz, n, 16) / 16 / floor_b,
+        "rhs16_floor_per_rhs_vs_1": floor_bytes(nnz, n, 16) / 16 / floor_b,
     }
 
 
@@ -98,13 +99,13 @@ def _saved_bytes(fn) -> int:
     return total, out
 
 
-def _bench_gradients(S, ks, repeats: int) -> list[dict]:
-    A = SparseMatrix.from_scipy(S)
+def _bench_gradients(S, ks, repeats: int, device) -> list[dict]:
+    A = SparseMatrix.from_scipy(S, device=device)
     rows = []
     for k in ks:
         for mode in ("unrolled", "implicit"):
             vals = A.values.clone().requires_grad_(True)
-            b = torch.ones(A.shape[0], dtype=torch.float64, requires_grad=True)
+            b = torch.ones(A.shape[0], dtype=torch.float64, device=device, requires_grad=True)
 
             def forward(mode=mode, k=k, vals=vals, b=b):
                 Av = A.with_values(vals)
@@ -126,11 +127,12 @@ def _bench_gradients(S, ks, repeats: int) -> list[dict]:
     return rows
 
 
-def bench_solvers(quick: bool = False, repeats: int = 5) -> dict:
+def bench_solvers(quick: bool = False, repeats: int = 5, device="cpu") -> dict:
     """Benchmark Jacobi-PCG on 2D/3D Laplacians (the P1 stiffness of the uniform meshes).
 
     Args:
         quick: small sizes (for tests); otherwise about 2.5e5 and 1e6 dofs.
+        device: where our solves run (scipy's stay on the CPU); timings synchronise CUDA.
     """
     sizes = (
         [("laplacian-2d", 64, 2), ("laplacian-3d", 16, 3)]
@@ -144,7 +146,7 @@ def bench_solvers(quick: bool = False, repeats: int = 5) -> dict:
     )
     iters = 10 if quick else 50
     out = {
-        "device": "cpu",
+        "device": str(torch.device(device)),
         "fused_native_kernels": native.available(),
         "kernels": native.status(),
         "torch_threads": torch.get_num_threads(),
@@ -153,9 +155,9 @@ def bench_solvers(quick: bool = False, repeats: int = 5) -> dict:
         "gradients": [],
     }
     for name, n, dim in sizes:
-        out["matrices"].append(_bench_matrix(f"{name} ({n}^{dim})", laplacian(n, dim), iters, repeats))
+        out["matrices"].append(_bench_matrix(f"{name} ({n}^{dim})", laplacian(n, dim), iters, repeats, device))
     grad_n = 32 if quick else 512
     out["gradients"] = _bench_gradients(
-        laplacian(grad_n, 2), (10, 50) if quick else (10, 50, 200), max(repeats // 2, 1)
+        laplacian(grad_n, 2), (10, 50) if quick else (10, 50, 200), max(repeats // 2, 1), device
     )
     return out

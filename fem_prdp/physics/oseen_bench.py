@@ -69,10 +69,12 @@ def oseen_rows(quick: bool = False, old_cap: int = 600, on_row=None) -> list[dic
     return rows
 
 
-def cavity_rows(quick: bool = False, n: int = 32, old_cap: int = 600, on_row=None) -> list[dict]:
-    """The lid-driven cavity (n x n crossed cells, P2-P1) at Re 100, 400 and 1000 (`quick`:
-    100 only): Newton steady states by continuation in Re (each from the previous one;
-    Newton from rest does not converge at Re 1000), and the Oseen row at each."""
+def cavity_rows(quick: bool = False, n: int | None = None, old_cap: int = 600, on_row=None) -> list[dict]:
+    """The lid-driven cavity (n x n crossed cells, P2-P1; default 32, quick 12) at Re 100,
+    400 and 1000 (`quick`: 100 only): Newton steady states by continuation in Re (each from
+    the previous one; Newton from rest does not converge at Re 1000), and the Oseen row at
+    each."""
+    n = n or (12 if quick else 32)
     mesh = uniform_rectangle(n, diagonal="crossed")
     walls = {"top": (1.0, 0.0), "left": (0.0, 0.0), "right": (0.0, 0.0), "bottom": (0.0, 0.0)}
     solver = CappedSolver("gmres", rtol=1e-9, restart=200, max_iters=3000)
