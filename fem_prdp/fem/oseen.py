@@ -259,11 +259,15 @@ def pressure_convection_diffusion(th: TaylorHood, nu: float, velocity: torch.Ten
     """
     Q, mesh = th.pressure, th.mesh
     w = Field(th.velocity, velocity)
-    F = assemble_matrix(stiffness, Q, kappa=float(nu))
-    values = F.values + assemble_matrix(advection, Q, velocity=w).values
+    if "pressure_laplacian" not in th._cache:  # the flow-independent parts, once per spaces
+        th._cache["pressure_laplacian"] = assemble_matrix(stiffness, Q)
+    if th._pressure_mass is None:
+        th._pressure_mass = assemble_matrix(mass, Q)
+    F = th._cache["pressure_laplacian"]
+    values = float(nu) * F.values + assemble_matrix(advection, Q, velocity=w).values
     values = values + assemble_matrix(supg_advection, Q, velocity=w, tau=supg_tau(Q, w, float(nu))).values
     if dt is not None:
-        values = values + assemble_matrix(mass, Q).values / dt
+        values = values + th._pressure_mass.values / dt
     names = tuple(mesh.boundaries)
     if names:
         if "boundary_normals" not in th._cache:  # fixed per mesh: P2 vertex dofs and normals

@@ -16,8 +16,9 @@ Two hierarchies, for two kinds of matrix:
   block needs ~5x the outer GMRES iterations AIR does; AIR's stationary cycle contracts
   the error by ~0.33 per cycle there.
 
-The coarsest level is solved with a dense pseudo-inverse, as pyamg's default: eliminated
-Dirichlet rows form aggregates whose coarse rows are zero, so that matrix can be singular.
+The coarsest level is solved with a dense inverse, or with the pseudo-inverse (pyamg's
+default) when that matrix is singular: eliminated Dirichlet rows can form aggregates whose
+coarse rows are zero.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class AMG(Preconditioner):
             self.levels.append((Al, inv_d, masks, SparseMatrix.from_scipy(lvl.P, dtype=dt, device=dev),
                                 SparseMatrix.from_scipy(lvl.R, dtype=dt, device=dev)))
         coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=dt, device=dev)
-        self.coarse_inv = torch.linalg.pinv(coarse, hermitian=bool(torch.allclose(coarse, coarse.T)))
+        self.coarse_inv = _coarse_inverse(coarse)
         self._transpose = None
 
     def _fine(self, level_matrix) -> SparseMatrix:
@@ -186,6 +187,22 @@ def _chebyshev_interval(A: SparseMatrix, inv_d: torch.Tensor, steps: int = 20) -
         v = v / torch.linalg.vector_norm(v)
     rho = float(v @ A.matvec(v) / (v @ (v / inv_d)))
     return _CHEBYSHEV_INTERVAL[0] * rho, _CHEBYSHEV_INTERVAL[1] * rho
+
+
+def _coarse_inverse(C: torch.Tensor) -> torch.Tensor:
+    """The coarsest level's inverse: LU-based when C is invertible to working precision
+    (checked on a random right-hand side: relative residual <= 1e-8), else the
+    pseudo-inverse (pyamg's default), for coarse matrices left singular by eliminated
+    Dirichlet rows. The pseudo-inverse's SVD took 95 ms of a 190 ms Navier-Stokes step at
+    ~450 coarse unknowns (AIR is rebuilt each Picard pass); the inverse takes ~5. An explicit
+    inverse, not a factorisation: a V-cycle applies it ~100 times per solve, and one dense
+    product is cheaper than two triangular solves at these sizes."""
+    inverse, info = torch.linalg.inv_ex(C)
+    if int(info) == 0:
+        b = torch.rand(C.shape[0], dtype=C.dtype, generator=torch.Generator().manual_seed(0)).to(C.device)
+        if bool(torch.isfinite(inverse).all()) and float((C @ (inverse @ b) - b).norm() / b.norm()) <= 1e-8:
+            return inverse
+    return torch.linalg.pinv(C, hermitian=bool(torch.allclose(C, C.T)))
 
 
 def _symmetric(A) -> bool:
