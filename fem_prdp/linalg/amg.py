@@ -99,7 +99,7 @@ class AMG(Preconditioner):
         else:
             # Prolongation smoothing weighted row by row (Gershgorin) instead of by pyamg's
             # Arnoldi estimate of rho(D^-1 A): that estimate was 55% of the set-up at 50k
-            # nodes; the weighting changed CG iterations by 0-1 (experiments/RESULTS.md).
+            # nodes; the weighting changed CG iterations by 0-3 (experiments/RESULTS.md).
             ml = pyamg.smoothed_aggregation_solver(scipy_A, max_coarse=max_coarse,
                                                    smooth=("jacobi", {"weighting": "local"}))
         dev, dt = A.device, A.dtype

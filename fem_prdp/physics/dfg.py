@@ -79,7 +79,6 @@ def dfg_2d_1(h: float = 0.04) -> dict:
             "n_dofs": ns.th.n_dofs, "newton_iterations": state.iterations, "gmres_iterations": state.linear_iterations}
 
 
-
 def dfg_2d_2(h: float = 0.04, dt: float = 0.01, t_end: float = 8.0, periods: int = 3,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """DFG 2D-2 from rest: BDF2 steps of dt with extrapolated convection (one Oseen solve a
@@ -129,8 +128,8 @@ def periodic_extremes(time: torch.Tensor, drag: torch.Tensor, lift: torch.Tensor
     Args: time, drag, lift: [steps] samples.
     Returns: {"maximum drag coefficient", "maximum lift coefficient", "frequency",
     "periodic"}, "periodic" the relative difference of the last two periods' lift maxima.
-    Raises ValueError when the lift has fewer than periods + 1 upward crossings (not yet
-    periodic: run longer)."""
+    Raises ValueError when the lift has fewer than periods + 2 upward crossings (the window
+    needs periods + 1, and one before it keeps the start-up out: run longer)."""
     centred = lift - lift[len(lift) // 2:].mean()
     up = torch.nonzero((centred[:-1] < 0) & (centred[1:] >= 0)).reshape(-1)
     if len(up) < periods + 2:
