@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from .._timing import median_time, synchronize
+from .._timing import median_backward_time, median_time
 from ..linalg import AMG, CG, Jacobi, solve
 from ..mesh import uniform_box, uniform_rectangle
 from .assembly import assemble_matrix
@@ -148,17 +148,9 @@ def _steady_heat_rows(n: int, repeats: int, device) -> list[dict]:
             infos.append(info)
             return (x * weights).sum()
 
-        def backward(forward=forward):
-            loss = forward()
-            synchronize()
-            t0 = time.perf_counter()
-            loss.backward()
-            synchronize()
-            return time.perf_counter() - t0
-
         setup = median_time(lambda make=make: make(A0), repeats)
         fwd = median_time(forward, repeats)
-        bwd = sorted(backward() for _ in range(repeats))[repeats // 2]
+        bwd = median_backward_time(forward, repeats)
         info = infos[-1]
         rows.append({
             "n_nodes": V.n_dofs, "preconditioner": name, "iterations": int(info.n_iters[0]),
