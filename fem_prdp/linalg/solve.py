@@ -86,7 +86,8 @@ def _fused(pattern: CSRPattern, values, b, x0, solver, precond):
     tol = torch.clamp(solver.rtol * torch.linalg.vector_norm(b, dim=-1).double(), min=solver.atol)
     check = solver.rtol > 0 or solver.atol > 0
     if type(solver) is CG:
-        out = native.jacobi_cg(pattern.crow, pattern.col, values, inv_diag, b, x0, solver.max_iters, tol, check)
+        out = native.jacobi_cg(pattern.crow, pattern.col, values, inv_diag, b, x0, solver.max_iters, tol, check,
+                               layout=pattern.symmetric_layout())
     else:
         out = native.jacobi_richardson(pattern.crow, pattern.col, values, inv_diag, solver.omega, b, x0,
                                        solver.max_iters, tol, check)

@@ -98,6 +98,20 @@ class CSRPattern:
             self._cache["diag"] = slots
         return self._cache["diag"]
 
+    def symmetric_layout(self) -> native.SymmetricLayout | None:
+        """The fused CG loop's diagonal-and-lower-half layout of this pattern for the
+        current thread count, or None when the pattern is not structurally symmetric or
+        lacks a diagonal entry (cached per thread count)."""
+        key = ("symmetric", native.layout_parts())
+        if key not in self._cache:
+            layout = None
+            if self.shape[0] == self.shape[1]:
+                t, perm = self.transpose()
+                if torch.equal(t.crow, self.crow) and torch.equal(t.col, self.col):
+                    layout = native.symmetric_layout(self.crow, self.col, perm, key[1])
+            self._cache[key] = layout
+        return self._cache[key]
+
     def batched(self, batch: int) -> CSRPattern:
         """Block-diagonal pattern of `batch` copies (one big CSR product for a batch of
         matrices on this pattern); cached per batch size."""

@@ -276,3 +276,73 @@ def test_the_ctypes_declarations_match_the_c_prototypes():
         assert c_kinds == [kinds[a] for a in argtypes], name
         assert (native._RESTYPES[name] is None) == (returns == "void")
         assert returns == "void" or kinds[native._RESTYPES[name]] == returns
+
+
+def _layout_runs(monkeypatch) -> list[bool]:
+    """Record, for every fused CG loop, whether it ran on the symmetric layout."""
+    runs, original = [], native._fused_loop
+
+    def spy(method, *args, mid=None, **kwargs):
+        runs.append(mid is not None)
+        return original(method, *args, mid=mid, **kwargs)
+
+    monkeypatch.setattr(native, "_fused_loop", spy)
+    return runs
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_symmetric_layout_multiplies_like_the_whole_matrix(threads, monkeypatch):
+    from fem_prdp.fem.bench import steady_heat_system
+
+    _, rho, _, system = steady_heat_system(6)  # 3D P1 stiffness: symmetric to round-off, not exactly
+    A, _ = system(rho)
+    b = torch.rand(2, A.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        layout = A.pattern.symmetric_layout()
+        assert layout.parts == threads
+        # the diagonal and the lower half (and both mirrors of entries joining two threads' rows)
+        assert layout.col.numel() < (0.6 if threads == 1 else 1.0) * A.pattern.nnz
+        assert sorted(layout.order.tolist()) == list(range(A.shape[0]))
+        runs = _layout_runs(monkeypatch)
+        for solver in (CG(rtol=0.0, max_iters=15), CG(rtol=1e-10, max_iters=500)):
+            (xf, inf), (xr, inr) = _both(A, b, solver, Jacobi(A))
+            torch.testing.assert_close(xf, xr, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(inf.residual_history, inr.residual_history, rtol=1e-8, atol=1e-14)
+            assert torch.equal(inf.n_iters, inr.n_iters) and inf.statuses == inr.statuses
+        assert runs == [True, True]
+        dense = torch.linalg.solve(A.to_dense(), b.T).T
+        torch.testing.assert_close(xf, dense, rtol=1e-8, atol=1e-12)
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_a_matrix_not_symmetric_to_round_off_takes_the_whole_matrix(monkeypatch):
+    A = _spd(8)
+    layout = A.pattern.symmetric_layout()
+    lower = torch.nonzero(layout.src != layout.mirror)[0, 0]
+    one_ulp = A.values.clone()
+    one_ulp[layout.src[lower]] = torch.nextafter(one_ulp[layout.src[lower]], torch.tensor(0.0, dtype=torch.float64))
+    assert layout.values(one_ulp) is not None
+    skewed = A.values.clone()
+    skewed[layout.src[lower]] *= 1.5  # a_ij != a_ji: CG's product must use A as given
+    assert layout.values(skewed) is None
+    batch = torch.stack([A.values, skewed])  # one matrix of the batch is enough to refuse
+    assert layout.values(batch) is None
+    runs = _layout_runs(monkeypatch)
+    As = A.with_values(skewed)
+    b = torch.rand(A.shape[0], dtype=torch.float64)
+    (xf, _), (xr, _) = _both(As, b, CG(rtol=0.0, max_iters=10), Jacobi(As))
+    torch.testing.assert_close(xf, xr, rtol=1e-11, atol=1e-12)
+    assert runs == [False]
+
+
+def test_patterns_without_a_symmetric_layout():
+    from fem_prdp.linalg import CSRPattern
+
+    square = CSRPattern(torch.tensor([0, 2, 3], dtype=torch.int32), torch.tensor([0, 1, 1], dtype=torch.int32), (2, 2))
+    assert square.symmetric_layout() is None  # (0, 1) stored, (1, 0) not
+    no_diagonal = CSRPattern(torch.tensor([0, 1, 2], dtype=torch.int32), torch.tensor([1, 0], dtype=torch.int32),
+                             (2, 2))
+    assert no_diagonal.symmetric_layout() is None
