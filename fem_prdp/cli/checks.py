@@ -152,7 +152,8 @@ def _bench_peers(args: argparse.Namespace) -> int:
               f"{r['torch_fem_forward_s']:>8.3f}{r['forward_speedup']:>9.2f}{r['backward_s']:>8.3f}"
               f"{r['torch_fem_backward_s']:>8.3f}{r['backward_speedup']:>9.2f}{floor}  {r['agreement_x']:.0e} / "
               f"{r['agreement_grad_values']:.0e} / {r['agreement_grad_rhs']:.0e}")
-    print("x floor: forward time over the bandwidth floor of its Jacobi-CG iterations (ours, then torch-fem's)")
+    print("x floor: forward time over the bandwidth floor of its Jacobi-CG iterations (ours, from the symmetric "
+          "layout's half of the matrix; torch-fem's, from plain CSR)")
     if result["memory"]:
         print("\nPeak memory of one forward + backward (rise over the memory before it; MB)")
         print(f"{'nodes':>8} {'precond':<8}{'ours':>9}{'peer':>9}{'ratio':>7}")
