@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
-           "SymmetricLayout", "symmetric_layout", "layout_parts"]
+           "SymmetricLayout", "symmetric_layout", "layout_parts", "symmetric_to"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -277,6 +277,15 @@ def matmul_rows(crow, col, values: torch.Tensor, shape: tuple[int, int], x: torc
         shape[0], shape[1], B, _ptr(crow), _ptr(col), _ptr(vals), _ptr(x), _ptr(y), torch.get_num_threads(),
     )
     return y
+
+
+def symmetric_to(values: torch.Tensor, transpose_perm: torch.Tensor, tol: float) -> bool:
+    """|values - values[..., transpose_perm]| <= tol everywhere, in one pass (values: [nnz]
+    or [B, nnz] on a structurally symmetric pattern, `usable` tensors)."""
+    vals, perm = values.contiguous(), transpose_perm.contiguous()
+    B = vals.shape[0] if vals.ndim == 2 else 1
+    return bool(getattr(_library(), f"symmetric_gather_{_SUFFIX[vals.dtype]}")(
+        B, vals.shape[-1], vals.shape[-1], _ptr(vals), None, _ptr(perm), tol, None, torch.get_num_threads()))
 
 
 def layout_parts() -> int:

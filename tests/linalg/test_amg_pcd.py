@@ -1,5 +1,6 @@
 """The AIR multigrid cycle in torch against pyamg's own cycle, the Chebyshev smoother against
-its polynomial, the PCD Schur preconditioner against its defining products, and the status
+its polynomial, the float32 cycle against the float64 one, the PCD Schur preconditioner
+against its defining products, flexible GMRES with a changing preconditioner, and the status
 of a solve whose residual estimate drifted."""
 
 import numpy as np
@@ -64,7 +65,7 @@ def test_chebyshev_sweep_is_the_chebyshev_polynomial_of_the_jacobi_operator():
     S = jumping_diffusion(10, dim=2)
     A = SparseMatrix.from_scipy(S, dtype=torch.float64)
     for degree in (1, 2, 4):
-        P = AMG(A, smoother="chebyshev", degree=degree, max_coarse=10)
+        P = AMG(A, smoother="chebyshev", degree=degree, max_coarse=10, cycle_dtype="float64")
         level = P.levels[0]
         lower, upper = level[2]
         e = torch.from_numpy(np.random.default_rng(degree).random(S.shape[0]))
@@ -88,9 +89,11 @@ def test_chebyshev_cycle_is_symmetric_and_beats_jacobi_on_jumping_coefficients()
     b = torch.from_numpy(np.random.default_rng(1).random(S.shape[0]))
     its = {}
     for smoother in ("jacobi", "chebyshev"):
-        P = AMG(A, smoother=smoother, max_coarse=50)
+        exact = AMG(A, smoother=smoother, max_coarse=50, cycle_dtype="float64")
         u, v = torch.rand(2, S.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-        torch.testing.assert_close(u @ P.apply(v), v @ P.apply(u), rtol=1e-10, atol=0)  # CG needs B = B^T
+        torch.testing.assert_close(u @ exact.apply(v), v @ exact.apply(u), rtol=1e-10, atol=0)  # CG needs B = B^T
+        P = AMG(A, smoother=smoother, max_coarse=50)  # the float32 cycle: symmetric to its round-off
+        torch.testing.assert_close(u @ P.apply(v), v @ P.apply(u), rtol=1e-5, atol=0)
         x, info = solve(A, b, CG(rtol=1e-10, max_iters=300), P)
         assert info.status == SolveStatus.CONVERGED
         torch.testing.assert_close(x, torch.from_numpy(sp.linalg.spsolve(S.tocsc(), b.numpy())), rtol=1e-7, atol=0)
@@ -98,6 +101,26 @@ def test_chebyshev_cycle_is_symmetric_and_beats_jacobi_on_jumping_coefficients()
     assert its["chebyshev"] < its["jacobi"]  # 19 vs 23 here; 26 vs 47 on 3D P1 tetrahedra (RESULTS)
     with pytest.raises(ValueError, match="smoother must be one of"):
         AMG(A, smoother="gauss-seidel")
+
+
+def test_a_float32_cycle_preconditions_float64_cg_as_well_as_a_float64_one():
+    from fem_prdp.fem.bench import steady_heat_system
+
+    _, rho, _, system = steady_heat_system(16)  # 3D P1, conductivity jumping by 1e3
+    A, b = system(rho)
+    mixed, exact = AMG(A), AMG(A, cycle_dtype="float64")
+    assert mixed.dtype == torch.float32 and mixed.levels[0][0].dtype == torch.float32
+    assert mixed.apply(b[None]).dtype == torch.float64
+    reference = torch.from_numpy(sp.linalg.spsolve(A.to_scipy().tocsc(), b.numpy()))
+    its = {}
+    for name, P in (("mixed", mixed), ("exact", exact)):
+        x, info = solve(A, b, CG(rtol=1e-10, max_iters=200), P)
+        assert info.status == SolveStatus.CONVERGED and float(info.residual_norm[0]) <= 1e-10 * float(b.norm())
+        torch.testing.assert_close(x, reference, rtol=1e-8, atol=1e-8 * float(reference.abs().max()))
+        its[name] = int(info.n_iters[0])
+    assert its["mixed"] <= its["exact"] + 2
+    with pytest.raises(ValueError, match="cycle_dtype must be one of"):
+        AMG(A, cycle_dtype="half")
 
 
 class _Dense(Preconditioner):
@@ -133,23 +156,34 @@ def test_pcd_is_its_defining_product_and_reduces_to_cahouet_chabard_without_conv
     torch.testing.assert_close(stokes.apply(r), cc.apply(r))
 
 
-class _Inconsistent(Preconditioner):
-    """Jacobi whose scale changes after a few applications: GMRES's residual estimate
-    then describes another iteration than the one its final update applies."""
-
-    def __init__(self, A):
-        self.jacobi, self.calls = Jacobi(A), 0
-
-    def apply(self, r):
-        self.calls += 1
-        return self.jacobi.apply(r) * (1.0 if self.calls < 6 else 3.0)
-
-
 def test_a_residual_estimate_that_drifted_from_the_true_residual_is_not_converged():
-    A = SparseMatrix.from_scipy(_convection_diffusion(8, 5.0), dtype=torch.float64)
-    b = torch.ones(A.shape[0], dtype=torch.float64)
-    _, info = solve(A, b, GMRES(rtol=1e-10, max_iters=50, restart=50), _Inconsistent(A))
+    """GMRES's residual estimate goes on falling below float32's round-off floor (here to
+    6e-11) while the true residual stays near 1e-6: not CONVERGED."""
+    A = SparseMatrix.from_scipy(_convection_diffusion(8, 5.0), dtype=torch.float32)
+    b = torch.ones(A.shape[0], dtype=torch.float32)
+    _, info = solve(A, b, GMRES(rtol=1e-10, max_iters=50, restart=50), Jacobi(A))
+    assert float(info.residual_history[-1, 0]) <= 1e-10 * float(info.rhs_norm[0])  # the estimate met rtol
     assert info.status == SolveStatus.BREAKDOWN
     assert float(info.residual_norm[0]) > 100 * 1e-10 * float(info.rhs_norm[0])
-    _, honest = solve(A, b, GMRES(rtol=1e-10, max_iters=50, restart=50), Jacobi(A))
+    _, honest = solve(A, b, GMRES(rtol=1e-5, max_iters=50, restart=50), Jacobi(A))
     assert honest.status == SolveStatus.CONVERGED
+
+
+def test_flexible_gmres_takes_a_preconditioner_that_changes_between_applications():
+    """A Jacobi scaled 3x after five applications is no fixed linear map; GMRES applied to
+    the stored z_j = M v_j still converges, to the dense solution."""
+    A = SparseMatrix.from_scipy(_convection_diffusion(8, 5.0), dtype=torch.float64)
+    b = torch.ones(A.shape[0], dtype=torch.float64)
+    jacobi, calls = Jacobi(A), []
+
+    class Changing(Preconditioner):
+        def apply(self, r):
+            calls.append(1)
+            return jacobi.apply(r) * (1.0 if len(calls) < 6 else 3.0)
+
+        def transpose(self):
+            return self
+
+    x, info = solve(A, b, GMRES(rtol=1e-10, max_iters=50, restart=50), Changing())
+    assert info.status == SolveStatus.CONVERGED and len(calls) > 6
+    torch.testing.assert_close(x, torch.linalg.solve(A.to_dense(), b), rtol=1e-8, atol=0)
