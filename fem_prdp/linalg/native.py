@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
-           "SymmetricLayout", "symmetric_layout", "layout_parts", "symmetric_to"]
+           "SymmetricLayout", "symmetric_layout", "layout_parts", "csr_symmetric"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -51,10 +51,11 @@ _ARGTYPES = {
                           _i64, _p, ctypes.c_int, _p, _p, _p, ctypes.c_int],
     "pattern_outer": [_i64, _i64, _i64, _p, _p, _p, _p, ctypes.c_int, _p, ctypes.c_int],
     "csr_matmul_rows": [_i64, _i64, _i64, _p, _p, _p, _p, _p, ctypes.c_int],
-    "symmetric_gather": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_double, _p, ctypes.c_int],
+    "gather_values": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_int],
+    "csr_symmetric": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_double, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
-             "symmetric_gather": ctypes.c_int}
+             "gather_values": None, "csr_symmetric": ctypes.c_int}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -279,13 +280,16 @@ def matmul_rows(crow, col, values: torch.Tensor, shape: tuple[int, int], x: torc
     return y
 
 
-def symmetric_to(values: torch.Tensor, transpose_perm: torch.Tensor, tol: float) -> bool:
-    """|values - values[..., transpose_perm]| <= tol everywhere, in one pass (values: [nnz]
-    or [B, nnz] on a structurally symmetric pattern, `usable` tensors)."""
-    vals, perm = values.contiguous(), transpose_perm.contiguous()
-    B = vals.shape[0] if vals.ndim == 2 else 1
-    return bool(getattr(_library(), f"symmetric_gather_{_SUFFIX[vals.dtype]}")(
-        B, vals.shape[-1], vals.shape[-1], _ptr(vals), None, _ptr(perm), tol, None, torch.get_num_threads()))
+def csr_symmetric(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor | None, tol: float) -> bool:
+    """True when the CSR pattern (int32, sorted rows) stores a_ji with every a_ij and, given
+    `values` ([nnz] or [B, nnz], `usable` tensors), |a_ij - a_ji| <= tol for each matrix. One
+    pass, no transpose formed (each mirror is found by bisection in its row)."""
+    crow, col = crow.contiguous(), col.contiguous()
+    vals = values.contiguous() if values is not None else None
+    B = vals.shape[0] if vals is not None and vals.ndim == 2 else 1
+    dtype = vals.dtype if vals is not None else torch.float64
+    return bool(getattr(_library(), f"csr_symmetric_{_SUFFIX[dtype]}")(
+        crow.shape[0] - 1, B, col.shape[0], _ptr(crow), _ptr(col), _ptr(vals), tol, torch.get_num_threads()))
 
 
 def layout_parts() -> int:
@@ -312,10 +316,10 @@ class SymmetricLayout:
     Attributes:
         order: [n] int64. The renumbering: unknown i of the layout is unknown order[i] of A.
         crow: [n + 1] int32, mid: [n] int32, col: [m] int32. The layout.
-        src: [m] int64. Position in A's values of each entry.
-        mirror: [m] int64. Position of its mirror (j, i) for the scattered entries, of the
-            entry itself for the others.
+        src: [m] int32. Position in A's values of each entry.
         parts: blocks of rows (threads) it was built for.
+        pattern_crow, pattern_col: A's own pattern (the same tensors, not copies), against
+            which the values' symmetry is checked.
     """
 
     order: torch.Tensor
@@ -323,8 +327,9 @@ class SymmetricLayout:
     mid: torch.Tensor
     col: torch.Tensor
     src: torch.Tensor
-    mirror: torch.Tensor
     parts: int
+    pattern_crow: torch.Tensor
+    pattern_col: torch.Tensor
 
     def values(self, values: torch.Tensor) -> torch.Tensor | None:
         """[..., m] values in this layout, or None when `values` ([nnz] or [B, nnz]) are not
@@ -332,54 +337,66 @@ class SymmetricLayout:
         multiplies by the matrix as given). Assembled FEM matrices are symmetric only to
         round-off (summation order); the product then uses a_ij for a_ji, a change below
         what any tolerance of CG can see, and the solve's reported residual is A's own."""
-        if values.numel() == 0:
-            return values[..., self.src]
-        tol = 16 * torch.finfo(values.dtype).eps * float(values.abs().max())
         vals = values.contiguous()
-        B = vals.shape[0] if vals.ndim == 2 else 1
+        if vals.numel() == 0:
+            return vals[..., self.src.long()]
+        tol = 16 * torch.finfo(vals.dtype).eps * float(vals.abs().max())
+        if not csr_symmetric(self.pattern_crow, self.pattern_col, vals, tol):
+            return None
         halves = torch.empty((*vals.shape[:-1], self.src.shape[0]), dtype=vals.dtype)
-        symmetric = getattr(_library(), f"symmetric_gather_{_SUFFIX[vals.dtype]}")(
-            B, vals.shape[-1], self.src.shape[0], _ptr(vals), _ptr(self.src), _ptr(self.mirror), tol, _ptr(halves),
-            torch.get_num_threads())
-        return halves if symmetric else None
+        getattr(_library(), f"gather_values_{_SUFFIX[vals.dtype]}")(
+            vals.shape[0] if vals.ndim == 2 else 1, vals.shape[-1], self.src.shape[0], _ptr(vals), _ptr(self.src),
+            _ptr(halves), torch.get_num_threads())
+        return halves
 
 
-def symmetric_layout(crow: torch.Tensor, col: torch.Tensor, transpose_perm: torch.Tensor,
-                     parts: int) -> SymmetricLayout | None:
-    """The `SymmetricLayout` of a CSR pattern (int32 crow [n + 1], col [nnz], sorted rows)
-    whose transpose is itself with values(A^T) = values(A)[transpose_perm], or None when a
-    row has no stored diagonal."""
+def symmetric_layout(crow: torch.Tensor, col: torch.Tensor, parts: int) -> SymmetricLayout | None:
+    """The `SymmetricLayout` of a structurally symmetric CSR pattern (int32 crow [n + 1], col
+    [nnz], sorted rows), or None when a row has no stored diagonal. Built with int32 arrays
+    and scipy's in-place row sorts: a one-off per pattern whose peak is a few int32 arrays
+    of nnz (numpy argsorts on int64 keys had tripled the first solve's peak memory)."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+    i32 = np.int32
     n, nnz = crow.shape[0] - 1, col.shape[0]
-    # stored positions + 1 as the data, so that renumbering carries them (and keeps them nonzero)
-    S = csr_matrix((np.arange(1, nnz + 1), col.cpu().numpy(), crow.cpu().numpy()), shape=(n, n))
-    numbering = reverse_cuthill_mckee(S, symmetric_mode=True).astype(np.int64)
-    S = S[numbering][:, numbering].tocsr()
-    S.sort_indices()
-    crow_np, col_np, position = S.indptr.astype(np.int64), S.indices.astype(np.int64), S.data - 1
-    row = np.repeat(np.arange(n), np.diff(crow_np))
-    bounds = np.array([n * t // parts for t in range(parts + 1)])  # the kernels' split
-    block = np.searchsorted(bounds, np.arange(n), side="right") - 1
-    diagonal = row == col_np
+    if 3 * n >= 2**31 or nnz >= 2**31:
+        return None
+    crow_np, col_np = crow.cpu().numpy(), col.cpu().numpy()
+    numbering = reverse_cuthill_mckee(csr_matrix((np.ones(nnz, dtype=np.int8), col_np, crow_np), shape=(n, n)),
+                                      symmetric_mode=True).astype(i32)
+    new_of = np.empty(n, dtype=i32)
+    new_of[numbering] = np.arange(n, dtype=i32)
+    # A renumbered: row i of the layout is row numbering[i] of A, its entries' positions in
+    # A's values carried along as the data of a CSR matrix that scipy sorts in place.
+    counts = np.diff(crow_np)[numbering]
+    new_crow = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_crow[1:])
+    row = np.repeat(np.arange(n, dtype=i32), counts)
+    position = np.arange(nnz, dtype=i32)
+    position += np.repeat((crow_np[:-1][numbering] - new_crow[:-1]).astype(i32), counts)
+    renumbered = csr_matrix((position, new_of[col_np[position]], new_crow), shape=(n, n))
+    renumbered.sort_indices()
+    new_col, position = renumbered.indices, renumbered.data
+    del renumbered
+    # group 0: the diagonal; 1: columns in another thread's block; 2: lower, same block
+    bounds = np.array([n * t // parts for t in range(parts + 1)])
+    block = (np.searchsorted(bounds, np.arange(n), side="right") - 1).astype(i32)
+    diagonal = row == new_col
     if int(diagonal.sum()) != n:
         return None
-    cross = block[row] != block[col_np]
-    lower = ~cross & (col_np < row)
-    kept = np.flatnonzero(diagonal | cross | lower)
-    group = np.where(diagonal, 0, np.where(cross, 1, 2))[kept]
-    # entries are sorted by (row, col): a stable sort on (row, group) keeps the columns sorted
-    order = np.argsort(row[kept] * 3 + group, kind="stable")
-    src = kept[order]
-    new_crow = np.zeros(n + 1, dtype=np.int64)
-    new_crow[1:] = np.cumsum(np.bincount(row[src], minlength=n))
-    mid = new_crow[:-1] + np.bincount(row[src], weights=group[order] < 2, minlength=n).astype(np.int64)
-    perm = transpose_perm.cpu().numpy()
-    values_at = position[src]
-    mirror = np.where(lower[src], perm[values_at], values_at)
+    cross = block[row] != block[new_col]
+    keep = diagonal | cross | (new_col < row)
+    group = np.where(diagonal, 0, np.where(cross, 1, 2)).astype(i32)[keep]
+    row, position = row[keep], position[keep]
+    kept_crow = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n), out=kept_crow[1:])
+    # each row ordered by (group, column): one more in-place row sort, on group * n + column
+    grouped = csr_matrix((position, group * i32(n) + new_col[keep], kept_crow), shape=(n, 3 * n))
+    grouped.sort_indices()
+    group = grouped.indices // n
+    mid = kept_crow[:-1] + np.bincount(row, weights=group < 2, minlength=n).astype(np.int64)
     dev = crow.device
-    as32 = lambda a: torch.from_numpy(a.astype(np.int32)).to(dev)  # noqa: E731
-    as64 = lambda a: torch.from_numpy(a.astype(np.int64)).to(dev)  # noqa: E731
-    return SymmetricLayout(as64(numbering), as32(new_crow), as32(mid), as32(col_np[src]), as64(values_at),
-                           as64(mirror), parts)
+    as32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=i32)).to(dev)  # noqa: E731
+    return SymmetricLayout(torch.from_numpy(numbering.astype(np.int64)).to(dev), as32(kept_crow), as32(mid),
+                           as32(grouped.indices % n), as32(grouped.data), parts, crow, col)

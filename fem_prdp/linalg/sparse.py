@@ -105,10 +105,9 @@ class CSRPattern:
         key = ("symmetric", native.layout_parts())
         if key not in self._cache:
             layout = None
-            if self.shape[0] == self.shape[1]:
-                t, perm = self.transpose()
-                if torch.equal(t.crow, self.crow) and torch.equal(t.col, self.col):
-                    layout = native.symmetric_layout(self.crow, self.col, perm, key[1])
+            if (self.shape[0] == self.shape[1] and self.device.type == "cpu" and native.available()
+                    and native.csr_symmetric(self.crow, self.col, None, 0.0)):
+                layout = native.symmetric_layout(self.crow, self.col, key[1])
             self._cache[key] = layout
         return self._cache[key]
 
