@@ -72,10 +72,8 @@ class AMG(Preconditioner):
     In A's dtype the finest level shares A's (detached) values instead of copying them: a
     matrix whose values are later changed in place changes the cycle too (nothing in
     fem_prdp does that). In float32 it keeps a float32 copy on A's pattern.
-    On the CPU the finest level of a symmetric A is multiplied from its diagonal and lower
-    half in a renumbering (`fine_order`; `_SymmetricLevel`). `transpose()` is the cycle
-    itself for smoothed aggregation (symmetric A); for AIR it is an AIR cycle built from A^T
-    (used by adjoint solves), made on first use.
+    `transpose()` is the cycle itself for smoothed aggregation (symmetric A); for AIR it is
+    an AIR cycle built from A^T (used by adjoint solves), made on first use.
     """
 
     def __init__(
@@ -121,17 +119,8 @@ class AMG(Preconditioner):
             ml = _smoothed_aggregation(pyamg, scipy_A, max_coarse)
         dev = A.device
         self.levels = []
-        fine = None if air else _SymmetricLevel.of(A, dt)
-        self.fine_order = None if fine is None else fine.layout.order
         for depth, lvl in enumerate(ml.levels[:-1]):
-            P, R = lvl.P, lvl.R
-            if depth:
-                Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev)
-            elif fine is not None:  # the finest level in the layout's numbering
-                Al, order = fine, self.fine_order.cpu().numpy()
-                P, R = P.tocsr()[order], R.tocsr()[:, order]
-            else:
-                Al = self._fine(lvl.A, dt)
+            Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev) if depth else self._fine(lvl.A, dt)
             inv_d = 1.0 / Al.diagonal()
             # Per sweep, the masks of the points it updates: all of them, or F twice then C.
             # For Chebyshev, the interval it damps instead (from D^-1 A's spectral radius).
@@ -142,8 +131,8 @@ class AMG(Preconditioner):
                 masks = _chebyshev_interval(Al, inv_d)
             else:
                 masks = [None]
-            self.levels.append((Al, inv_d, masks, SparseMatrix.from_scipy(P, dtype=dt, device=dev),
-                                SparseMatrix.from_scipy(R, dtype=dt, device=dev)))
+            self.levels.append((Al, inv_d, masks, SparseMatrix.from_scipy(lvl.P, dtype=dt, device=dev),
+                                SparseMatrix.from_scipy(lvl.R, dtype=dt, device=dev)))
         # inverted in float64 whatever the cycle's precision: its check needs a 1e-8 residual
         coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=torch.float64, device=dev)
         self.coarse_inv = _coarse_inverse(coarse).to(dt)
@@ -187,11 +176,7 @@ class AMG(Preconditioner):
         return self._smooth(level, r, x, self.post)
 
     def apply(self, r):
-        if self.fine_order is None:
-            return self._cycle(0, r.to(self.dtype)).to(r.dtype)
-        z = torch.empty_like(r)
-        z[..., self.fine_order] = self._cycle(0, r[..., self.fine_order].to(self.dtype)).to(r.dtype)
-        return z
+        return self._cycle(0, r.to(self.dtype)).to(r.dtype)
 
     def transpose(self) -> Preconditioner:
         if self.kind == "smoothed_aggregation":
@@ -205,32 +190,6 @@ class AMG(Preconditioner):
     def n_levels(self) -> int:
         """Levels of the hierarchy, the dense coarsest one included."""
         return len(self.levels) + 1
-
-
-class _SymmetricLevel:
-    """The finest level of a symmetric A as its `native.SymmetricLayout` (diagonal and lower
-    half, renumbered by reverse Cuthill-McKee): the fused product reads ~60% of plain CSR's
-    bytes, and the finest level's four products a cycle are most of a V-cycle's time. The
-    cycle runs that level in the layout's numbering (`AMG.fine_order`)."""
-
-    def __init__(self, layout, halves: torch.Tensor, n: int):
-        self.layout, self.halves = layout, halves
-        self.shape, self.dtype, self.device = (n, n), halves.dtype, halves.device
-
-    @classmethod
-    def of(cls, A: SparseMatrix, dtype: torch.dtype):
-        """The level for A in `dtype`, or None where the layout does not apply (not the CPU,
-        no fused kernels, a pattern without one, values not symmetric to round-off)."""
-        values = A.values.detach().to(dtype)
-        layout = A.pattern.symmetric_layout() if native.usable(values) else None
-        halves = layout.values(values) if layout is not None else None
-        return None if halves is None else cls(layout, halves, A.shape[0])
-
-    def matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return native.symmetric_matvec(self.layout, self.halves, x if x.ndim == 2 else x[None]).reshape(x.shape)
-
-    def diagonal(self) -> torch.Tensor:
-        return self.halves[self.layout.crow[:-1].long()]  # each row's first entry
 
 
 def _chebyshev_interval(A: SparseMatrix, inv_d: torch.Tensor, steps: int = 20) -> tuple[float, float]:

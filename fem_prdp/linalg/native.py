@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
-           "SymmetricLayout", "symmetric_layout", "symmetric_matvec", "layout_parts", "csr_symmetric"]
+           "SymmetricLayout", "symmetric_layout", "layout_parts", "csr_symmetric"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -53,10 +53,9 @@ _ARGTYPES = {
     "csr_matmul_rows": [_i64, _i64, _i64, _p, _p, _p, _p, _p, ctypes.c_int],
     "gather_values": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_int],
     "csr_symmetric": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_double, ctypes.c_int],
-    "symmetric_matvec": [_i64, _i64, _p, _p, _p, _p, _p, _p, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
-             "gather_values": None, "csr_symmetric": ctypes.c_int, "symmetric_matvec": None}
+             "gather_values": None, "csr_symmetric": ctypes.c_int}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -349,18 +348,6 @@ class SymmetricLayout:
             vals.shape[0] if vals.ndim == 2 else 1, vals.shape[-1], self.src.shape[0], _ptr(vals), _ptr(self.src),
             _ptr(halves), torch.get_num_threads())
         return halves
-
-
-def symmetric_matvec(layout: SymmetricLayout, halves: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """A x[b] for every row of x: [B, n] -> [B, n], both in the layout's numbering, from the
-    layout's values `halves` ([m], one matrix; `usable` tensors of one dtype)."""
-    n = layout.crow.shape[0] - 1
-    xt = _rows_last(x)
-    y = torch.empty_like(xt)
-    getattr(_library(), f"symmetric_matvec_{_SUFFIX[x.dtype]}")(
-        n, x.shape[0], _ptr(layout.crow), _ptr(layout.mid), _ptr(layout.col), _ptr(halves.contiguous()), _ptr(xt),
-        _ptr(y), layout.parts)
-    return y.reshape(1, n) if x.shape[0] == 1 else y.reshape(n, -1).t().contiguous()
 
 
 def symmetric_layout(crow: torch.Tensor, col: torch.Tensor, parts: int) -> SymmetricLayout | None:
