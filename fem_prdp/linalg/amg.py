@@ -193,13 +193,15 @@ class AMG(Preconditioner):
         return len(self.levels) + 1
 
 
-def _chebyshev_interval(A: SparseMatrix, inv_d: torch.Tensor, steps: int = 20) -> tuple[float, float]:
+def _chebyshev_interval(A: SparseMatrix, inv_d: torch.Tensor, steps: int = 10) -> tuple[float, float]:
     """[lower, upper] of a Chebyshev smoother: fractions of the spectral radius of D^-1 A,
     estimated by power iteration from a seeded start (reproducible), with the Rayleigh
     quotient v^T A v / v^T D v, accurate to the square of the iterate's error (D^-1 A is
     self-adjoint in the D inner product for symmetric A). Against pyamg's Arnoldi estimate
-    (which forms D^-1 A): the same CG iterations at 50k and 205k nodes, and a set-up no
-    dearer than the Jacobi-smoothed hierarchy's."""
+    (which forms D^-1 A): the same CG iterations at 50k and 205k nodes. 10 steps, 20 and
+    6 gave the same CG iterations on five matrices (3D steady heat at 50k and 205k nodes,
+    2D and 3D jumping diffusion, a 2D Laplacian); at 512k nodes 10 fewer steps are 0.05 s
+    of set-up."""
     v = torch.rand(A.shape[0], dtype=A.dtype, generator=torch.Generator().manual_seed(0)).to(A.device)
     for _ in range(steps):
         v = inv_d * A.matvec(v)
@@ -252,7 +254,7 @@ def _smoothed_aggregation(pyamg, A, max_coarse: int):
 def _symmetric(A: SparseMatrix) -> bool:
     """A equals its transpose to round-off, |a_ij - a_ji| <= 1e-12 max|a|."""
     values = A.values.detach()
-    tol = 1e-12 * float(values.abs().max()) if values.numel() else 0.0
+    tol = 1e-12 * float(torch.linalg.vector_norm(values, ord=float("inf"))) if values.numel() else 0.0
     if native.usable(values):  # one pass and no transpose: 5x faster, no memory at 512k nodes
         return native.csr_symmetric(A.pattern.crow, A.pattern.col, values, tol)
     t, perm = A.pattern.transpose()
