@@ -19,6 +19,7 @@ import scipy.sparse as sp
 import torch
 
 from . import native
+from .symmetric import SymmetricLayout, symmetric_layout
 
 __all__ = ["CSRPattern", "SparseMatrix", "spmv", "spmv_into", "pattern_outer"]
 
@@ -98,7 +99,7 @@ class CSRPattern:
             self._cache["diag"] = slots
         return self._cache["diag"]
 
-    def symmetric_layout(self) -> native.SymmetricLayout | None:
+    def symmetric_layout(self) -> SymmetricLayout | None:
         """The fused CG loop's diagonal-and-lower-half layout of this pattern for the
         current thread count, or None when the pattern is not structurally symmetric or
         lacks a diagonal entry (cached per thread count)."""
@@ -107,7 +108,7 @@ class CSRPattern:
             layout = None
             if (self.shape[0] == self.shape[1] and self.device.type == "cpu" and native.available()
                     and native.csr_symmetric(self.crow, self.col, None, 0.0)):
-                layout = native.symmetric_layout(self.crow, self.col, key[1])
+                layout = symmetric_layout(self.crow, self.col, key[1])
             self._cache[key] = layout
         return self._cache[key]
 
