@@ -7,9 +7,10 @@ bytes: the SpMV reads p and writes Ap; the update reads x, r, p, Ap, 1/diag and 
 the direction update reads r, 1/diag, p and writes p) divided by the streaming read
 bandwidth measured here on a buffer of the same size. A symmetric matrix is stored by the
 fused loop as its diagonal and lower half (`symmetric.SymmetricLayout`: two row arrays);
-its floor counts those entries (`fused_storage`), the floor of plain CSR is given beside it. With B right-hand sides the matrix is read once
-for all of them, so the floor per right-hand side is (matrix bytes / B + vector bytes):
-`rhs16_floor_per_rhs_vs_1` is the best ratio any implementation could reach.
+its floor counts those entries (`fused_storage`), the floor of plain CSR is given beside
+it. With B right-hand sides the matrix is read once for all of them, so the floor per
+right-hand side is (matrix bytes / B + vector bytes): `rhs16_floor_per_rhs_vs_1` is the
+best ratio any implementation could reach.
 
 "ours" is whatever `solve` runs (the fused native loop where it applies); the torch-only
 path is timed in the same run as `torch_path_s_per_iter`.
