@@ -37,7 +37,15 @@ from .forms import (
     tensor_stiffness,
 )
 from .norms import error_norms
-from .oseen import OseenSystem, TaylorHood, assemble_newton, assemble_oseen, pressure_convection_diffusion
+from .oseen import (
+    OseenSystem,
+    TaylorHood,
+    assemble_newton,
+    assemble_oseen,
+    pressure_convection_diffusion,
+    pressure_laplacian,
+    pressure_mass,
+)
 from .quadrature import QuadratureRule, quadrature
 from .space import FunctionSpace
 from .stabilization import discrete_upwind, supg_tau
@@ -83,4 +91,6 @@ __all__ = [
     "assemble_oseen",
     "assemble_newton",
     "pressure_convection_diffusion",
+    "pressure_laplacian",
+    "pressure_mass",
 ]

@@ -26,7 +26,8 @@ from .quadrature import quadrature
 from .space import FunctionSpace
 from .stabilization import supg_tau
 
-__all__ = ["TaylorHood", "OseenSystem", "assemble_oseen", "assemble_newton", "pressure_convection_diffusion"]
+__all__ = ["TaylorHood", "OseenSystem", "assemble_oseen", "assemble_newton", "pressure_convection_diffusion",
+           "pressure_mass", "pressure_laplacian"]
 
 
 class TaylorHood:
@@ -232,9 +233,21 @@ def assemble_oseen(
         values = values.expand(*batch, -1).clone()
         for pos in positions:
             values.index_add_(len(batch), pos, block)
+    return OseenSystem(SparseMatrix(_oseen_pattern(th)[0], values), th, pressure_mass(th))
+
+
+def pressure_mass(th: TaylorHood) -> SparseMatrix:
+    """The pressure space's mass matrix, assembled once per spaces."""
     if th._pressure_mass is None:
         th._pressure_mass = assemble_matrix(mass, th.pressure)
-    return OseenSystem(SparseMatrix(_oseen_pattern(th)[0], values), th, th._pressure_mass)
+    return th._pressure_mass
+
+
+def pressure_laplacian(th: TaylorHood) -> SparseMatrix:
+    """The pressure space's stiffness (Laplacian, unit coefficient), assembled once per spaces."""
+    if "pressure_laplacian" not in th._cache:
+        th._cache["pressure_laplacian"] = assemble_matrix(stiffness, th.pressure)
+    return th._cache["pressure_laplacian"]
 
 
 def pressure_convection_diffusion(th: TaylorHood, nu: float, velocity: torch.Tensor,
@@ -259,15 +272,11 @@ def pressure_convection_diffusion(th: TaylorHood, nu: float, velocity: torch.Ten
     """
     Q, mesh = th.pressure, th.mesh
     w = Field(th.velocity, velocity)
-    if "pressure_laplacian" not in th._cache:  # the flow-independent parts, once per spaces
-        th._cache["pressure_laplacian"] = assemble_matrix(stiffness, Q)
-    if th._pressure_mass is None:
-        th._pressure_mass = assemble_matrix(mass, Q)
-    F = th._cache["pressure_laplacian"]
+    F = pressure_laplacian(th)  # the flow-independent parts, once per spaces
     values = float(nu) * F.values + assemble_matrix(advection, Q, velocity=w).values
     values = values + assemble_matrix(supg_advection, Q, velocity=w, tau=supg_tau(Q, w, float(nu))).values
     if dt is not None:
-        values = values + th._pressure_mass.values / dt
+        values = values + pressure_mass(th).values / dt
     names = tuple(mesh.boundaries)
     if names:
         if "boundary_normals" not in th._cache:  # fixed per mesh: P2 vertex dofs and normals

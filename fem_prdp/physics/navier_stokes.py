@@ -41,6 +41,8 @@ from ..fem import (
     element_data,
     mass,
     pressure_convection_diffusion,
+    pressure_laplacian,
+    pressure_mass,
     stiffness,
 )
 from ..linalg import (
@@ -129,7 +131,7 @@ class NavierStokesStepper:
         base_bc, _ = apply_dirichlet(base, torch.zeros(base.shape[0], dtype=base.dtype), self.th.scalar_velocity,
                                      dofs=torch.unique(self._bc_dofs % self.th.scalar_velocity.n_dofs), values=0.0)
         self._velocity_pc = Componentwise(AMG(base_bc), self.mesh.dim, self.th.scalar_velocity.n_dofs)
-        L = assemble_matrix(stiffness, self.th.pressure)
+        L = pressure_laplacian(self.th)
         # The pressure Laplacian (and the PCD operator) need a condition that makes them
         # invertible and consistent with the flow's: zero pressure on the do-nothing outflow
         # (Elman & Tuminaro 2009; pinning one dof instead left the PCD map singular at the
@@ -143,12 +145,12 @@ class NavierStokesStepper:
         if dt is not None:
             cc_laplacian = self._pcd_laplacian if not outflow else AMG(apply_dirichlet(
                 L, torch.zeros(self.th.n_p, dtype=L.dtype), self.th.pressure, dofs=pinned, values=0.0)[0])
-        pressure_mass = assemble_matrix(mass, self.th.pressure)
-        self._pressure_mass = Jacobi(pressure_mass)
+        Mp = pressure_mass(self.th)
+        self._pressure_mass = Jacobi(Mp)
         # PCD's M_p^-1: Jacobi is off by up to 2x in 2D (2.5x in 3D), which cost ~15% more
         # GMRES iterations at Re 100 than an exact M_p^-1; three Chebyshev steps on Wathen's
         # interval of D^-1 M_p get within 7% (2D) of it (experiments/RESULTS.md).
-        self._pcd_mass = Chebyshev(pressure_mass, (0.5, (self.mesh.dim + 2) / 2), degree=3)
+        self._pcd_mass = Chebyshev(Mp, (0.5, (self.mesh.dim + 2) / 2), degree=3)
         self._schur = CahouetChabard(self._pressure_mass, nu, cc_laplacian, dt)
         self._divergence = None
         self._cell_size = self.mesh.cell_diameters().to(self.th.velocity.device, self.th.velocity.dtype)
