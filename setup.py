@@ -3,7 +3,8 @@
 `fem_prdp/linalg/_csrc/csr_kernels.c` becomes the shared library
 `fem_prdp/linalg/_csr_kernels*.so` (`.pyd` on Windows), which `fem_prdp.linalg.native`
 loads with ctypes: nothing is compiled at run time. Portable flags by default (-O3 and
-OpenMP); `FEM_PRDP_NATIVE_TUNE=1` at install adds -march=native. Without OpenMP (Apple
+OpenMP; with GCC on x86-64 each kernel also gets an AVX2 + FMA clone that the loader picks
+on machines that have them); `FEM_PRDP_NATIVE_TUNE=1` at install adds -march=native. Without OpenMP (Apple
 clang without libomp) the kernels build single-threaded; without any C compiler the
 package installs without them and the torch loops run (`native.status()` says why).
 """
@@ -37,12 +38,16 @@ def openmp_flags() -> tuple[list[str], list[str]]:
 
 
 class OptionalKernels(build_ext):
-    """Build with OpenMP, else without it, else skip: the kernels are an accelerator."""
+    """Build with OpenMP, else without it, else without the AVX2 clones (a toolchain with
+    no ifunc support, such as musl's), else skip: the kernels are an accelerator."""
 
     def build_extension(self, ext):
         omp_compile, omp_link = openmp_flags()
         base = list(ext.extra_compile_args)
-        for compile_args, link_args in ((base + omp_compile, omp_link), (base, [])):
+        no_clones = "-DFEM_PRDP_NO_CLONES" if sys.platform != "win32" else "/DFEM_PRDP_NO_CLONES"
+        attempts = ((base + omp_compile, omp_link), (base, []), (base + omp_compile + [no_clones], omp_link),
+                    (base + [no_clones], []))
+        for compile_args, link_args in attempts:
             ext.extra_compile_args, ext.extra_link_args = compile_args, link_args
             try:
                 super().build_extension(ext)

@@ -14,7 +14,8 @@ vector. Everything else keeps the torch path, which is also the reference the te
 compare against.
 
 The library is compiled when the package is installed (setup.py: portable -O3 with
-OpenMP, -march=native opt-in with `FEM_PRDP_NATIVE_TUNE=1`), never at run time, and loaded
+OpenMP and, with GCC on x86-64, an AVX2 + FMA clone of each kernel picked at load time;
+-march=native opt-in with `FEM_PRDP_NATIVE_TUNE=1`), never at run time, and loaded
 here with ctypes; it links the OpenMP runtime torch has already loaded, so both share one
 thread pool. It is used only when its embedded source hash equals that of the installed
 sources (the declarations below are written against them). Otherwise, on the GPU, or with

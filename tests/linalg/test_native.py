@@ -269,7 +269,7 @@ def test_the_ctypes_declarations_match_the_c_prototypes():
     text = native._SOURCES[1].read_text()
     kinds = {ctypes.c_void_p: "pointer", ctypes.c_int64: "int64_t", ctypes.c_int: "int", ctypes.c_double: "double"}
     for name, argtypes in native._ARGTYPES.items():
-        match = re.search(rf"EXPORT (\w+) F\({name}\)\((.*?)\)\s*{{", text, flags=re.S)
+        match = re.search(rf"KERNEL (\w+) F\({name}\)\((.*?)\)\s*{{", text, flags=re.S)
         assert match, f"{name} is not exported"
         returns, params = match.group(1), [p.strip() for p in match.group(2).split(",")]
         c_kinds = ["pointer" if "*" in p else p.split()[0] for p in params]
