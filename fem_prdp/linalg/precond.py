@@ -7,6 +7,8 @@ act as fixed linear maps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -71,11 +73,13 @@ def jacobi(A: SparseMatrix) -> Jacobi:
 
 
 def chebyshev_iteration(A: SparseMatrix, inv_d: torch.Tensor, interval: tuple[float, float], degree: int,
-                        r: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+                        r: torch.Tensor, x: torch.Tensor | None = None,
+                        residual: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """x + p(D^-1 A) D^-1 (r - A x) (x None: zero): `degree` steps of the Chebyshev
     iteration for A x = r preconditioned by the diagonal D (inv_d = 1 / diag), tuned to the
     eigenvalue interval [lower, upper] of D^-1 A (Saad, Iterative Methods, Alg. 12.1). A
-    fixed polynomial: a linear map of r, symmetric when A is. r, x: [B, n].
+    fixed polynomial: a linear map of r, symmetric when A is. r, x: [B, n] (or [n] with a
+    `residual`: v -> r - A v, which a caller with a cheaper form of it passes).
 
     Each step forms the true residual r - A x and updates the direction as
     a_k d + c_k D^-1 (r - A x) in one fused multiply-add: four vector passes a step, the
@@ -86,7 +90,7 @@ def chebyshev_iteration(A: SparseMatrix, inv_d: torch.Tensor, interval: tuple[fl
     rho = 1.0 / sigma
     d = None
     for _ in range(degree):
-        res = r if x is None else r - A.matvec(x)
+        res = r if x is None else (residual(x) if residual is not None else r - A.matvec(x))
         if d is None:
             d = torch.mul(inv_d, res).div_(theta)  # in place on a fresh temporary: autograd-safe
         else:

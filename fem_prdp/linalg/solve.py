@@ -30,12 +30,13 @@ _DRIFT = 100.0  # true / estimated residual factor beyond which a "converged" so
 def _info(state, x, b, matvec, solver: KrylovSolver, seconds: float, loop: str) -> SolveInfo:
     with torch.no_grad():
         res = (b - matvec(x.detach())).norm(dim=-1)
+        b_norm = b.detach().norm(dim=-1)
         status = state.status
         if solver.rtol > 0 or solver.atol > 0:
             # The loop stops on the method's own residual estimate. A true residual far above
             # the tolerance means the estimate drifted (a singular or inconsistent
             # preconditioner): never report that as CONVERGED.
-            tol = torch.clamp(solver.rtol * b.detach().norm(dim=-1), min=solver.atol)
+            tol = torch.clamp(solver.rtol * b_norm, min=solver.atol)
             drifted = (status == int(SolveStatus.CONVERGED)) & ~(res <= _DRIFT * tol)
             status = torch.where(drifted, int(SolveStatus.BREAKDOWN), status)
     statuses = tuple(SolveStatus(int(s)) for s in status.tolist())
@@ -44,8 +45,8 @@ def _info(state, x, b, matvec, solver: KrylovSolver, seconds: float, loop: str) 
         statuses=statuses,
         n_iters=state.n_iters,
         residual_norm=res,
-        rhs_norm=b.detach().norm(dim=-1),
-        residual_history=torch.stack(state.history),
+        rhs_norm=b_norm,
+        residual_history=state.history if isinstance(state.history, torch.Tensor) else torch.stack(state.history),
         method=solver.name,
         max_iters=solver.max_iters,
         seconds=seconds,
@@ -67,10 +68,11 @@ class _Operator:
 
 
 class _FusedState:
-    """The end state of a fused native solve, shaped like `IterationState` for `_info`."""
+    """The end state of a fused native solve, shaped like `IterationState` for `_info` (the
+    history already stacked, [steps + 1, B]: not split into a list to be stacked again)."""
 
     def __init__(self, status: torch.Tensor, n_iters: torch.Tensor, history: torch.Tensor):
-        self.status, self.n_iters, self.history = status, n_iters, list(history.unbind(0))
+        self.status, self.n_iters, self.history = status, n_iters, history
 
 
 def _fused(pattern: CSRPattern, values, b, x0, solver, precond):
