@@ -147,13 +147,15 @@ def _bench_peers(args: argparse.Namespace) -> int:
             print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}  not compared: {r['error']}")
             continue
         floor = (f"{r['forward_over_floor']:>8.2f}{r['torch_fem_forward_over_floor']:>6.2f}" if "floor_s" in r
-                 else f"{'':>14}")
+                 else f"{r['backward_over_products']:>8.2f}{r['torch_fem_backward_over_products']:>6.2f}"
+                 if "products_floor_s" in r else f"{'':>14}")
         print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}{r['iterations']:>5}{r['forward_s']:>8.3f}"
               f"{r['torch_fem_forward_s']:>8.3f}{r['forward_speedup']:>9.2f}{r['backward_s']:>8.3f}"
               f"{r['torch_fem_backward_s']:>8.3f}{r['backward_speedup']:>9.2f}{floor}  {r['agreement_x']:.0e} / "
               f"{r['agreement_grad_values']:.0e} / {r['agreement_grad_rhs']:.0e}")
-    print("x floor: forward time over the bandwidth floor of its Jacobi-CG iterations (ours, from the symmetric "
-          "layout's half of the matrix; torch-fem's, from plain CSR)")
+    print("x floor: Jacobi, forward time over the bandwidth floor of its CG iterations (ours, from the symmetric "
+          "layout's half of the matrix; torch-fem's, from plain CSR); AMG, backward time over the time of our "
+          "iterations' matrix products alone (torch-fem's column: the largest backward speed-up our cycle allows)")
     if result["memory"]:
         print("\nPeak memory of one forward + backward (rise over the memory before it; MB)")
         print(f"{'nodes':>8} {'precond':<8}{'ours':>9}{'peer':>9}{'ratio':>7}")

@@ -12,6 +12,10 @@ the contenders alternating, agreement printed next to each ratio. Needs the `ben
   fused iteration over the read bandwidth measured on a buffer that size) and each
   library's forward time over the floor of the storage it reads: ours the symmetric
   layout's diagonal and lower half (`linalg.bench.fused_storage`), torch-fem's plain CSR.
+- For AMG, the products floor: the time of the matrix products alone that our iterations
+  make (CG's and the V-cycle's, the same library calls: `_amg_products_s`) and each
+  library's backward over it; torch-fem's backward over that floor is the largest backward
+  speed-up any implementation of our cycle (same hierarchy, same iterations) could reach.
 - Peak memory of that forward + backward: each contender in a fresh process, the rise of
   its resident set's high-water mark over the resident set before (Linux: the mark is
   reset through /proc/self/clear_refs; elsewhere the rows are left out).
@@ -32,7 +36,7 @@ import time
 
 import torch
 
-from .._timing import synchronize
+from .._timing import median_time, synchronize
 from ..linalg import AMG, CG, Jacobi, solve
 from ..linalg.bench import floor_bytes, fused_storage, read_bandwidth
 from .assembly import assemble_matrix
@@ -76,6 +80,36 @@ def _torch_fem(A, b, weights, precond: str):
     return t1 - t0, t2 - t1, x.detach(), At.grad.values(), rhs.grad, None
 
 
+def _amg_products_s(A, repeats: int) -> float:
+    """Seconds of the matrix products alone in one CG iteration with our AMG of A: CG's
+    product with A and, per level of the V-cycle, degree * (pre + post) products with the
+    level's matrix (the Chebyshev steps after the first, which starts from zero, and the
+    residual before restriction), one each with R and P, and the coarsest level's dense
+    product: the same library calls on vectors of the same sizes. Times the iterations, a
+    floor for any solve with this hierarchy that multiplies this way."""
+    M = AMG(A)
+    gen = torch.Generator().manual_seed(0)
+
+    def vector(n: int, dtype) -> torch.Tensor:
+        return torch.rand(n, generator=gen, dtype=dtype).to(A.device)
+
+    x = vector(A.shape[0], A.dtype)
+    csr = A.pattern.csr_tensor(A.values.detach())
+    levels = [(lvl, vector(lvl.A.shape[0], M.dtype), vector(lvl.P.shape[1], M.dtype)) for lvl in M.levels]
+    coarse = vector(M.coarse_inv.shape[0], M.dtype)
+
+    def products():
+        csr @ x
+        for lvl, v, c in levels:
+            for _ in range(M.degree * (M.pre + M.post)):
+                lvl.A_csr @ v
+            lvl.R_csr @ v
+            lvl.P_csr @ c
+        M.coarse_inv @ coarse
+
+    return median_time(products, 5 * repeats)
+
+
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
@@ -110,6 +144,10 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
             "agreement_x": _relative(ours[2], peer[2]), "agreement_grad_values": _relative(ours[3], peer[3]),
             "agreement_grad_rhs": _relative(ours[4], peer[4]),
         })
+        if precond == "amg":  # what the products of our cycle alone cost, at our iteration count
+            products = ours[5] * _amg_products_s(A, repeats)
+            rows[-1].update({"products_floor_s": products, "backward_over_products": bwd["fem_prdp"] / products,
+                             "torch_fem_backward_over_products": bwd["torch-fem"] / products})
         if precond == "jacobi":  # how close either comes to the memory traffic CG must make
             stored, row_arrays = fused_storage(A)
             csr_bytes = floor_bytes(A.pattern.nnz, A.shape[0])
