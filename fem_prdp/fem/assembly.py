@@ -20,6 +20,7 @@ import torch
 from ..linalg import CSRPattern, SparseMatrix
 from .element import basis
 from .forms import BasisAtPoints, BilinearForm, Coefficients, LinearForm
+from .gram import gram_values
 from .quadrature import quadrature
 from .space import FunctionSpace
 
@@ -170,6 +171,9 @@ def assemble_matrix(
         )
     tr, te = element_data(trial, degree), element_data(test, degree)
     w = Coefficients({k: _coefficient(c, test, degree, te.x) for k, c in coefficients.items()})
+    if form.gram is not None:  # stiffness, mass: a backward without autograd's temporaries
+        pattern, slot = matrix_pattern(trial, test)
+        return SparseMatrix(pattern, gram_values(form.gram(tr, te, w), slot, pattern.nnz))
     if form.local is not None:
         local = form.local(tr, te, w)
     else:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .symmetric import SymmetricLayout
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
-           "layout_parts", "csr_symmetric", "gather_values"]
+           "layout_parts", "csr_symmetric", "gather_values", "gram_vjp"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -58,9 +58,11 @@ _ARGTYPES = {
     "csr_matmul_rows": [_i64, _i64, _i64, _p, _p, _p, _p, _p, ctypes.c_int],
     "gather_values": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_int],
     "csr_symmetric": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_double, ctypes.c_int],
+    "gram_vjp": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
-             "gather_values": None, "csr_symmetric": ctypes.c_int}
+             "gather_values": None, "csr_symmetric": ctypes.c_int,
+             "gram_vjp": None}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -312,5 +314,24 @@ def gather_values(values: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
     out = torch.empty((*vals.shape[:-1], src.shape[0]), dtype=vals.dtype)
     getattr(_library(), f"gather_values_{_SUFFIX[vals.dtype]}")(
         vals.shape[0] if vals.ndim == 2 else 1, vals.shape[-1], src.shape[0], _ptr(vals), _ptr(src), _ptr(out),
+        torch.get_num_threads())
+    return out
+
+
+def gram_vjp(slot: torch.Tensor, g: torch.Tensor, fv: torch.Tensor, fu: torch.Tensor) -> torch.Tensor:
+    """out[b, c, q] = sum_{a, e} g[b, slot[c, a, e]] (fv[c, a, q, :] . fu[c, e, q, :]): the
+    gradient of an assembled Gram form's values with respect to its per-cell quadrature
+    weights (`fem.gram`), in one pass over the cells. slot [C * Lv * Lu] int64; g [B, nnz]
+    (`usable`); fv [C, Lv, Q, K] or [Lv, Q, K] (shared by the cells), fu likewise with Lu,
+    in any layout (read through their strides, not copied). Returns [B, C, Q]."""
+    g, slot = g.contiguous(), slot.contiguous()
+    Lv, Q, K = fv.shape[-3:]
+    Lu = fu.shape[-3]
+    C = slot.shape[0] // (Lv * Lu)
+    B, nnz = g.shape
+    out = torch.empty((B, C, Q), dtype=g.dtype)
+    fs, us = (np.array(([0] if f.ndim == 3 else []) + list(f.stride()), dtype=np.int64) for f in (fv, fu))
+    getattr(_library(), f"gram_vjp_{_SUFFIX[g.dtype]}")(
+        B, C, Lv, Lu, Q, K, nnz, _ptr(slot), _ptr(g), _ptr(fv), fs.ctypes.data, _ptr(fu), us.ctypes.data, _ptr(out),
         torch.get_num_threads())
     return out
