@@ -47,8 +47,9 @@ class _GramAssembly(torch.autograd.Function):
         return flat.new_zeros((*flat.shape[:-1], nnz)).index_add(flat.ndim - 1, slot, flat)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, g):
+        # linear in the weights: the gradient does not depend on them; recorded (create_graph)
+        # it takes the gather + einsum path, differentiable in g (`native.usable` declines)
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
         (slot,) = ctx.saved_tensors

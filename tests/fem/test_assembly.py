@@ -188,6 +188,10 @@ def test_gram_backward_equals_autograd_through_the_integrand(form_name, native_k
                     (values * g).sum().backward()
                 grads.append(t.grad)
             assert torch.allclose(grads[0], grads[1], rtol=1e-12, atol=1e-14)
+    # first and second derivatives against finite differences (the backward is linear in g)
+    V = FunctionSpace(M.uniform_rectangle(2), 2)
+    t = torch.rand(V.mesh.n_cells, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: assemble_matrix(form, V, **{key: t**2}).values, (t,))
 
 
 def test_supg_removes_the_galerkin_wiggles_of_a_boundary_layer():
