@@ -13,9 +13,10 @@ the contenders alternating, agreement printed next to each ratio. Needs the `ben
   library's forward time over the floor of the storage it reads: ours the symmetric
   layout's diagonal and lower half (`linalg.bench.fused_storage`), torch-fem's plain CSR.
 - For AMG, the products floor: the time of the matrix products alone that our iterations
-  make (CG's and the V-cycle's, the same library calls: `_amg_products_s`) and each
-  library's backward over it; torch-fem's backward over that floor is the largest backward
-  speed-up any implementation of our cycle (same hierarchy, same iterations) could reach.
+  make (CG's and the V-cycle's, the same library calls: `_amg_products`, timed in the
+  same alternating rounds) and each library's backward over it; torch-fem's backward over
+  that floor is the largest backward speed-up any implementation of our cycle (same
+  hierarchy, same iterations) could reach.
 - Peak memory of that forward + backward: each contender in a fresh process, the rise of
   its resident set's high-water mark over the resident set before (Linux: the mark is
   reset through /proc/self/clear_refs; elsewhere the rows are left out).
@@ -36,7 +37,7 @@ import time
 
 import torch
 
-from .._timing import median_time, synchronize
+from .._timing import synchronize
 from ..linalg import AMG, CG, Jacobi, solve
 from ..linalg.bench import floor_bytes, fused_storage, read_bandwidth
 from .assembly import assemble_matrix
@@ -80,13 +81,13 @@ def _torch_fem(A, b, weights, precond: str):
     return t1 - t0, t2 - t1, x.detach(), At.grad.values(), rhs.grad, None
 
 
-def _amg_products_s(A, repeats: int) -> float:
-    """Seconds of the matrix products alone in one CG iteration with our AMG of A: CG's
-    product with A and, per level of the V-cycle, degree * (pre + post) products with the
-    level's matrix (the Chebyshev steps after the first, which starts from zero, and the
-    residual before restriction), one each with R and P, and the coarsest level's dense
-    product: the same library calls on vectors of the same sizes. Times the iterations, a
-    floor for any solve with this hierarchy that multiplies this way."""
+def _amg_products(A):
+    """One CG iteration's matrix products with our AMG of A, as a callable: CG's product
+    with A and, per level of the V-cycle, degree * (pre + post) products with the level's
+    matrix (the Chebyshev steps after the first, which starts from zero, and the residual
+    before restriction), one each with R and P, and the coarsest level's dense product: the
+    same library calls on vectors of the same sizes. Run as many times as our solve
+    iterates, a floor for any solve with this hierarchy that multiplies this way."""
     M = AMG(A)
     gen = torch.Generator().manual_seed(0)
 
@@ -107,7 +108,16 @@ def _amg_products_s(A, repeats: int) -> float:
             lvl.P_csr @ c
         M.coarse_inv @ coarse
 
-    return median_time(products, 5 * repeats)
+    return products
+
+
+def _products_s(products, iterations: int) -> float:
+    synchronize()
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        products()
+    synchronize()
+    return time.perf_counter() - t0
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -120,12 +130,17 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
     rows = []
     for precond in ("jacobi", "amg"):
         runs = {"fem_prdp": [], "torch-fem": []}
+        # AMG: the products floor (`_amg_products`), timed in the same rounds as the solves
+        products, floors = (_amg_products(A) if precond == "amg" else None), []
         try:
             for i in range(repeats + 1):  # the first round warms both up and is not timed
                 for name, run in (("fem_prdp", _ours), ("torch-fem", _torch_fem)):
                     out = run(A, b, weights, precond)
                     if i:
                         runs[name].append(out)
+                if products is not None:
+                    floor = _products_s(products, runs["fem_prdp"][-1][5] if i else 1)
+                    floors += [floor] if i else []
         except Exception as error:  # a peer without support for this device: say so, go on
             if torch.device(device).type == "cpu":
                 raise
@@ -144,10 +159,10 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
             "agreement_x": _relative(ours[2], peer[2]), "agreement_grad_values": _relative(ours[3], peer[3]),
             "agreement_grad_rhs": _relative(ours[4], peer[4]),
         })
-        if precond == "amg":  # what the products of our cycle alone cost, at our iteration count
-            products = ours[5] * _amg_products_s(A, repeats)
-            rows[-1].update({"products_floor_s": products, "backward_over_products": bwd["fem_prdp"] / products,
-                             "torch_fem_backward_over_products": bwd["torch-fem"] / products})
+        if floors:  # what the products of our cycle alone cost, at our iteration count
+            floor = statistics.median(floors)
+            rows[-1].update({"products_floor_s": floor, "backward_over_products": bwd["fem_prdp"] / floor,
+                             "torch_fem_backward_over_products": bwd["torch-fem"] / floor})
         if precond == "jacobi":  # how close either comes to the memory traffic CG must make
             stored, row_arrays = fused_storage(A)
             csr_bytes = floor_bytes(A.pattern.nnz, A.shape[0])
