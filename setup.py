@@ -4,9 +4,10 @@
 `fem_prdp/linalg/_csr_kernels*.so` (`.pyd` on Windows), which `fem_prdp.linalg.native`
 loads with ctypes: nothing is compiled at run time. Portable flags by default (-O3 and
 OpenMP; with GCC on x86-64 each kernel also gets an AVX2 + FMA clone that the loader picks
-on machines that have them); `FEM_PRDP_NATIVE_TUNE=1` at install adds -march=native. Without OpenMP (Apple
-clang without libomp) the kernels build single-threaded; without any C compiler the
-package installs without them and the torch loops run (`native.status()` says why).
+on machines that have them); `FEM_PRDP_NATIVE_TUNE=1` at install adds -march=native.
+Without OpenMP (Apple clang without libomp) the kernels build single-threaded; without any
+C compiler the package installs without them and the torch loops run (`native.status()`
+says why).
 """
 
 import hashlib

@@ -61,8 +61,7 @@ _ARGTYPES = {
     "gram_vjp": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
-             "gather_values": None, "csr_symmetric": ctypes.c_int,
-             "gram_vjp": None}
+             "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_vjp": None}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256

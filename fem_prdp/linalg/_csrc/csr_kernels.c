@@ -33,8 +33,9 @@ static int omp_get_num_threads(void) { return 1; }
 
 /* On x86-64 with GCC (11 or newer) on an ELF system, each exported kernel is compiled twice,
  * for AVX2 + FMA (x86-64-v3) and for the portable baseline, and the loader picks one per
- * machine (an ifunc): the build stays portable. Measured on a Jacobi-PCG solve at 50k nodes
- * (experiments/RESULTS.md): 16% less time than the baseline build, as much as -march=native. */
+ * machine (an ifunc): the build stays portable. Measured on Jacobi-PCG solves, the builds
+ * alternating (experiments/RESULTS.md): 13% / 15% less time than the baseline build at 50k /
+ * 205k nodes, no slower than a whole -march=x86-64-v3 build. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__ELF__) \
     && !defined(FEM_PRDP_NO_CLONES)
 #define KERNEL EXPORT __attribute__((target_clones("arch=x86-64-v3", "default")))
