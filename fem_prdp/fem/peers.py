@@ -138,9 +138,10 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
                     out = run(A, b, weights, precond)
                     if i:
                         runs[name].append(out)
-                if products is not None:
-                    floor = _products_s(products, runs["fem_prdp"][-1][5] if i else 1)
-                    floors += [floor] if i else []
+                if products is not None and i:
+                    floors.append(_products_s(products, runs["fem_prdp"][-1][5]))
+                elif products is not None:  # warm-up
+                    products()
         except Exception as error:  # a peer without support for this device: say so, go on
             if torch.device(device).type == "cpu":
                 raise
