@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .symmetric import SymmetricLayout
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
-           "layout_parts", "csr_symmetric", "gather_values", "gram_vjp"]
+           "layout_parts", "csr_symmetric", "gather_values", "gram_assemble", "gram_vjp"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -58,10 +58,12 @@ _ARGTYPES = {
     "csr_matmul_rows": [_i64, _i64, _i64, _p, _p, _p, _p, _p, ctypes.c_int],
     "gather_values": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_int],
     "csr_symmetric": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_double, ctypes.c_int],
+    "gram_assemble": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _i64, _p],
     "gram_vjp": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
-             "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_vjp": None}
+             "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_assemble": None,
+             "gram_vjp": None}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -317,6 +319,32 @@ def gather_values(values: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _strides(f: torch.Tensor) -> np.ndarray:
+    """[cell, local, point, component] element strides of a Gram feature array ([C, L, Q, K],
+    or [L, Q, K] shared by every cell: cell stride 0)."""
+    return np.array(([0] if f.ndim == 3 else []) + list(f.stride()), dtype=np.int64)
+
+
+def gram_assemble(slot: torch.Tensor, w: torch.Tensor, fv: torch.Tensor, fu: torch.Tensor, nnz: int,
+                  blocks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """out[b, slot[c, a, e]] summed over cells of sum_q w[b, c, q] (fv[c, a, q, :] .
+    fu[c, e, q, :]): an assembled Gram form's values [B, nnz] (`fem.gram`) in one pass over
+    the cells, no element matrices formed. slot [C * Lv * Lu] int64; w [B, C, Q] (`usable`);
+    fv, fu as for `gram_vjp`; blocks: (sb [P + 1], clo [P], chi [P]) int64, each of P
+    threads' range of values and the cells that reach it (`fem.gram.thread_blocks`)."""
+    w, slot = w.contiguous(), slot.contiguous()
+    Lv, Q, K = fv.shape[-3:]
+    Lu = fu.shape[-3]
+    B, C = w.shape[:2]
+    out = torch.empty((B, nnz), dtype=w.dtype)
+    sb, clo, chi = (b.contiguous() for b in blocks)
+    fs, us = _strides(fv), _strides(fu)
+    getattr(_library(), f"gram_assemble_{_SUFFIX[w.dtype]}")(
+        B, C, Lv, Lu, Q, K, nnz, _ptr(slot), _ptr(w), _ptr(fv), fs.ctypes.data, _ptr(fu), us.ctypes.data,
+        _ptr(sb), _ptr(clo), _ptr(chi), clo.numel(), _ptr(out))
+    return out
+
+
 def gram_vjp(slot: torch.Tensor, g: torch.Tensor, fv: torch.Tensor, fu: torch.Tensor) -> torch.Tensor:
     """out[b, c, q] = sum_{a, e} g[b, slot[c, a, e]] (fv[c, a, q, :] . fu[c, e, q, :]): the
     gradient of an assembled Gram form's values with respect to its per-cell quadrature
@@ -329,7 +357,7 @@ def gram_vjp(slot: torch.Tensor, g: torch.Tensor, fv: torch.Tensor, fu: torch.Te
     C = slot.shape[0] // (Lv * Lu)
     B, nnz = g.shape
     out = torch.empty((B, C, Q), dtype=g.dtype)
-    fs, us = (np.array(([0] if f.ndim == 3 else []) + list(f.stride()), dtype=np.int64) for f in (fv, fu))
+    fs, us = _strides(fv), _strides(fu)
     getattr(_library(), f"gram_vjp_{_SUFFIX[g.dtype]}")(
         B, C, Lv, Lu, Q, K, nnz, _ptr(slot), _ptr(g), _ptr(fv), fs.ctypes.data, _ptr(fu), us.ctypes.data, _ptr(out),
         torch.get_num_threads())
