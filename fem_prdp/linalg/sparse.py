@@ -99,6 +99,22 @@ class CSRPattern:
             self._cache["diag"] = slots
         return self._cache["diag"]
 
+    def eliminated_slots(self, dofs: torch.Tensor) -> torch.Tensor:
+        """[m] int64: positions in the values of the off-diagonal entries in the rows or
+        columns `dofs` (a Dirichlet elimination zeroes them). Cached for the last set of
+        dofs of each size: a solve loop that constrains the same boundary every step finds
+        them in one comparison of the dofs instead of a pass over the pattern."""
+        key = ("eliminated", dofs.numel())
+        cached = self._cache.get(key)
+        if cached is not None and torch.equal(cached[0], dofs):
+            return cached[1]
+        constrained = torch.zeros(self.shape[0], dtype=torch.bool, device=self.device)
+        constrained[dofs] = True
+        row, col = self.row_indices(), self.col.long()
+        slots = torch.nonzero((constrained[row] | constrained[col]) & (row != col)).reshape(-1)
+        self._cache[key] = (dofs.clone(), slots)
+        return slots
+
     def symmetric_layout(self) -> SymmetricLayout | None:
         """The fused CG loop's diagonal-and-lower-half layout of this pattern for the
         current thread count, or None when the pattern is not structurally symmetric or

@@ -58,6 +58,31 @@ def test_dirichlet_values_are_differentiable():
     assert torch.autograd.gradcheck(f, (g,))
 
 
+def test_homogeneous_dirichlet_shortcut_equals_the_general_elimination():
+    """values=0 skips the lifting and writes no diagonal: the same matrix and right-hand side
+    (and gradients in the matrix) as zero values given as a tensor, which takes the general
+    path; batched matrices with one b; two boundaries of the same size in turn (the cached
+    eliminated entries are those of the dofs given)."""
+    V = FunctionSpace(M.uniform_rectangle(4), 2)
+    kappa = torch.rand(2, V.mesh.n_cells, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(V.n_dofs, dtype=torch.float64)
+    weights = torch.rand(2, V.n_dofs, dtype=torch.float64)
+    for side in ("left", "right", "left"):
+        dofs = dirichlet_dofs(V, side)
+        results = []
+        for values in (0.0, torch.zeros(len(dofs), dtype=torch.float64)):
+            K = assemble_matrix(stiffness, V, kappa=kappa)
+            A, bb = apply_dirichlet(K, b, V, dofs=dofs, values=values)
+            x = solve(A, bb, CG(rtol=1e-12))[0]
+            (grad,) = torch.autograd.grad((x * weights).sum(), kappa)
+            results.append((A.to_dense(), bb, grad))
+        for fast, general in zip(*results):
+            assert fast.shape == general.shape and torch.allclose(fast, general, rtol=1e-12, atol=1e-14)
+        D = results[0][0]
+        # the constrained rows and columns keep their diagonal only
+        assert (D[:, dofs, :].count_nonzero(dim=-1) == 1).all() and (D[:, :, dofs].count_nonzero(dim=-2) == 1).all()
+
+
 def test_pure_neumann_is_fixed_by_pinning_one_dof():
     V = FunctionSpace(M.uniform_rectangle(6), 1)
     K = assemble_matrix(stiffness, V)
