@@ -76,7 +76,7 @@ def test_homogeneous_dirichlet_shortcut_equals_the_general_elimination():
             x = solve(A, bb, CG(rtol=1e-12))[0]
             (grad,) = torch.autograd.grad((x * weights).sum(), kappa)
             results.append((A.to_dense(), bb, grad))
-        for fast, general in zip(*results):
+        for fast, general in zip(*results, strict=True):
             assert fast.shape == general.shape and torch.allclose(fast, general, rtol=1e-12, atol=1e-14)
         D = results[0][0]
         # the constrained rows and columns keep their diagonal only
