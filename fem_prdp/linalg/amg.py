@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from . import native
+from .aggregation import smoothed_aggregation
 from .precond import Preconditioner, chebyshev_iteration
 from .sparse import SparseMatrix
 
@@ -117,12 +118,12 @@ class AMG(Preconditioner):
         self.post = 1 if postsmooth is None else postsmooth
         self.omega = (1.0 if air else 2.0 / 3.0) if omega is None else omega
         if air:
-            ml = pyamg.air_solver(scipy_A, max_coarse=max_coarse)
+            hierarchy = pyamg.air_solver(scipy_A, max_coarse=max_coarse).levels
         else:
-            ml = _smoothed_aggregation(pyamg, scipy_A, max_coarse)
+            hierarchy = smoothed_aggregation(scipy_A, max_coarse)
         dev = A.device
         self.levels = []
-        for depth, lvl in enumerate(ml.levels[:-1]):
+        for depth, lvl in enumerate(hierarchy[:-1]):
             Al = SparseMatrix.from_scipy(lvl.A, dtype=dt, device=dev) if depth else self._fine(lvl.A, dt)
             P, R = (SparseMatrix.from_scipy(M, dtype=dt, device=dev) for M in (lvl.P, lvl.R))
             A_csr, P_csr, R_csr = (M.pattern.csr_tensor(M.values) for M in (Al, P, R))
@@ -138,7 +139,7 @@ class AMG(Preconditioner):
                 masks = [None]
             self.levels.append(_Level(Al, inv_d, masks, P, R, A_csr, P_csr, R_csr))
         # inverted in float64 whatever the cycle's precision: its check needs a 1e-8 residual
-        coarse = torch.as_tensor(ml.levels[-1].A.toarray(), dtype=torch.float64, device=dev)
+        coarse = torch.as_tensor(hierarchy[-1].A.toarray(), dtype=torch.float64, device=dev)
         self.coarse_inv = _coarse_inverse(coarse).to(dt)
         self.dtype = dt
         self._transpose = None
@@ -256,31 +257,6 @@ def _coarse_inverse(C: torch.Tensor) -> torch.Tensor:
         if bool(torch.isfinite(inverse).all()) and float((C @ (inverse @ b) - b).norm() / b.norm()) <= 1e-8:
             return inverse
     return torch.linalg.pinv(C, hermitian=bool(torch.allclose(C, C.T)))
-
-
-def _smoothed_aggregation(pyamg, A, max_coarse: int):
-    """pyamg's smoothed-aggregation hierarchy of the scipy CSR matrix A. The finest level's
-    prolongation smoothing is weighted row by row (Gershgorin) instead of by pyamg's Arnoldi
-    estimate of rho(D^-1 A): that estimate was 55% of the set-up at 50k nodes. The coarser
-    levels keep the Arnoldi estimate: there the row-wise weights cost more (pyamg takes
-    |A| of a BSR matrix through scipy's Python loop: 0.20 of pyamg's 0.35 s at 205k nodes), and
-    the estimate is cheap. Against row-wise weights everywhere: set-up 1.04 -> 0.67 s and
-    31 -> 28 CG iterations at 512k nodes. The estimate starts from numpy's global random
-    state, seeded here (and restored) so that the hierarchy is reproducible.
-
-    No strength-of-connection filter (pyamg's default, theta = 0, keeps every stored entry,
-    so the aggregates are the same) and no Gauss-Seidel improvement of the constant
-    near-nullspace candidate: 0.62 -> 0.36 s of set-up at 512k nodes, CG iterations equal
-    (28; experiments/RESULTS.md)."""
-    smooth = [("jacobi", {"weighting": "local"}), ("jacobi", {"weighting": "diagonal"})]  # the last: all coarser
-    # pyamg draws from numpy's legacy global generator: seed it, then put it back
-    state = np.random.get_state()  # noqa: NPY002
-    np.random.seed(0)  # noqa: NPY002
-    try:
-        return pyamg.smoothed_aggregation_solver(A, max_coarse=max_coarse, smooth=smooth, strength=None,
-                                                 improve_candidates=None)
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
 
 
 def _symmetric(A: SparseMatrix) -> bool:

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from .symmetric import SymmetricLayout
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
-           "layout_parts", "csr_symmetric", "gather_values", "gram_assemble", "gram_vjp"]
+           "layout_parts", "csr_symmetric", "gather_values", "gram_assemble", "gram_vjp", "csr_spgemm",
+           "sa_prolongator"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -60,10 +61,13 @@ _ARGTYPES = {
     "csr_symmetric": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_double, ctypes.c_int],
     "gram_assemble": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _i64, _p],
     "gram_vjp": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
+    "csr_spgemm": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
+    "sa_prolongator": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
              "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_assemble": None,
-             "gram_vjp": None}
+             "gram_vjp": None, "csr_spgemm": ctypes.c_int,
+             "sa_prolongator": ctypes.c_int}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -362,3 +366,42 @@ def gram_vjp(slot: torch.Tensor, g: torch.Tensor, fv: torch.Tensor, fu: torch.Te
         B, C, Lv, Lu, Q, K, nnz, _ptr(slot), _ptr(g), _ptr(fv), fs.ctypes.data, _ptr(fu), us.ctypes.data, _ptr(out),
         torch.get_num_threads())
     return out
+
+
+def _two_pass(fn, n: int, args: tuple, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run a counting-then-filling CSR kernel (fn(*args, count, crow, col, val, threads)):
+    (crow int64 [n + 1], col int32, values) of the matrix it builds."""
+    count = torch.empty(n, dtype=torch.int64)
+    threads = torch.get_num_threads()
+    if fn(*args, _ptr(count), None, None, None, threads) != 0:
+        raise MemoryError(f"{fn.__name__}: out of memory")
+    crow = torch.zeros(n + 1, dtype=torch.int64)
+    torch.cumsum(count, 0, out=crow[1:])
+    col = torch.empty(int(crow[-1]), dtype=torch.int32)
+    val = torch.empty(int(crow[-1]), dtype=dtype)
+    if fn(*args, None, _ptr(crow), _ptr(col), _ptr(val), threads) != 0:
+        raise MemoryError(f"{fn.__name__}: out of memory")
+    return crow, col, val
+
+
+def csr_spgemm(a: tuple[torch.Tensor, torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+               n_cols: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """C = A B of two CSR matrices given as (crow [n + 1] int32, col int32, values), B with
+    `n_cols` columns: (crow int64, col int32, values) of C, each row sorted by column. Rows
+    in parallel; one pass counts each row's entries, one fills them."""
+    (ac, aj, av), (bc, bj, bv) = ((i.to(torch.int32).contiguous(), j.to(torch.int32).contiguous(), v.contiguous())
+                                  for i, j, v in (a, b))
+    fn = getattr(_library(), f"csr_spgemm_{_SUFFIX[av.dtype]}")
+    return _two_pass(fn, ac.numel() - 1, (ac.numel() - 1, n_cols, _ptr(ac), _ptr(aj), _ptr(av), _ptr(bc), _ptr(bj),
+                                          _ptr(bv)), av.dtype)
+
+
+def sa_prolongator(a: tuple[torch.Tensor, torch.Tensor, torch.Tensor], agg: torch.Tensor, t: torch.Tensor,
+                   w: torch.Tensor, n_agg: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """P = T - diag(w) A T as CSR (crow int64, col int32, values), T [n, n_agg] holding t[j]
+    at (j, agg[j]) (agg int32 [n], -1: no aggregate); A as (crow int32, col int32, values)."""
+    ac, aj, av = a[0].to(torch.int32).contiguous(), a[1].to(torch.int32).contiguous(), a[2].contiguous()
+    agg, t, w = agg.to(torch.int32).contiguous(), t.to(av.dtype).contiguous(), w.to(av.dtype).contiguous()
+    n = ac.numel() - 1
+    fn = getattr(_library(), f"sa_prolongator_{_SUFFIX[av.dtype]}")
+    return _two_pass(fn, n, (n, n_agg, _ptr(ac), _ptr(aj), _ptr(av), _ptr(agg), _ptr(t), _ptr(w)), av.dtype)
