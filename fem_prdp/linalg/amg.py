@@ -1,5 +1,6 @@
-"""Algebraic multigrid: a pyamg hierarchy, its V-cycle applied in torch (so it runs on the
-device of the matrix and inside the Krylov loops without a trip through scipy).
+"""Algebraic multigrid: a hierarchy built on the CPU (`aggregation`: pyamg's smoothed
+aggregation with threaded products; pyamg's AIR), its V-cycle applied in torch (so it runs
+on the device of the matrix and inside the Krylov loops without a trip through scipy).
 
 Two hierarchies, for two kinds of matrix:
 
