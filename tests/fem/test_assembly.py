@@ -227,6 +227,13 @@ def test_gram_assembly_kernel_equals_the_scatter_at_any_thread_count_and_cell_or
             torch.set_num_threads(threads)
         assert torch.allclose(runs[0], reference, rtol=1e-13, atol=1e-15 * float(reference.abs().max()))
         assert all(torch.equal(run, runs[0]) for run in runs[1:])
+    # float32 physics takes the float kernels
+    V = FunctionSpace(box, 1, dtype=torch.float32)
+    coef = 1e-3 + torch.rand(2, box.n_cells, generator=torch.Generator().manual_seed(1))
+    fast = assemble_matrix(form, V, **{key: coef}).values
+    with native.enabled(False):
+        reference = assemble_matrix(form, V, **{key: coef}).values
+    assert fast.dtype == torch.float32 and torch.allclose(fast, reference, rtol=1e-5, atol=1e-6 * float(reference.abs().max()))
 
 
 def test_supg_removes_the_galerkin_wiggles_of_a_boundary_layer():
