@@ -10,8 +10,10 @@ overhead dominates on small systems). `solve` uses them for `CG` and `Richardson
 nothing needs autograd, the tensors are on the CPU in float32/float64 and the
 preconditioner is Jacobi or none. `spmv` uses the multi-vector product (one shared
 matrix, B vectors in torch's [B, n] layout) where it would otherwise call MKL once per
-vector. Everything else keeps the torch path, which is also the reference the tests
-compare against.
+vector. Mass and stiffness are assembled and differentiated through them in one pass over
+the cells (`fem.gram`), and the smoothed-aggregation set-up forms its prolongators and
+Galerkin products with them (`aggregation`). Everything else keeps the torch (or pyamg)
+path, which is also the reference the tests compare against.
 
 The library is compiled when the package is installed (setup.py: portable -O3 with
 OpenMP and, with GCC on x86-64, an AVX2 + FMA clone of each kernel picked at load time;
