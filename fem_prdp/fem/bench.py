@@ -164,5 +164,5 @@ def _steady_heat_rows(n: int, repeats: int, device) -> list[dict]:
 def bench_steady_heat(quick: bool = False, repeats: int = 3, device="cpu") -> list[dict]:
     """Rows per mesh size (quick: 2.2k nodes; else 50k, 205k and 512k) and preconditioner:
     CG iterations, set-up / forward / backward seconds (medians) and backward / forward,
-    on `device` (the AMG hierarchy is built by pyamg on the CPU, then moved)."""
+    on `device` (the AMG hierarchy is built on the CPU, then moved)."""
     return [row for n in ((12,) if quick else (36, 58, 79)) for row in _steady_heat_rows(n, repeats, device)]
