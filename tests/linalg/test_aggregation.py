@@ -8,15 +8,10 @@ import scipy.sparse as sp
 import torch
 
 from fem_prdp.linalg import AMG, CG, SparseMatrix, native, solve
-from fem_prdp.linalg.aggregation import _pyamg, smoothed_aggregation
+from fem_prdp.linalg.aggregation import _csr, _pyamg, smoothed_aggregation
 from fem_prdp.linalg.stencils import jumping_diffusion
 
 pytestmark = pytest.mark.skipif(not native.available(), reason=native.status())
-
-
-def _parts(M: sp.csr_matrix):
-    return (torch.from_numpy(M.indptr.astype(np.int32)), torch.from_numpy(M.indices.astype(np.int32)),
-            torch.from_numpy(M.data))
 
 
 def _scipy(parts, shape):
@@ -31,7 +26,7 @@ def test_product_kernel_is_scipys_product_with_sorted_rows():
     A = (sp.diags(keep) @ sp.random(300, 200, density=0.05, format="csr", random_state=rng)).tocsr()
     A.eliminate_zeros()
     B = sp.random(200, 150, density=0.05, format="csr", random_state=rng)
-    C = _scipy(native.csr_spgemm(_parts(A), _parts(B), 150), (300, 150))
+    C = _scipy(native.csr_spgemm(_csr(A), _csr(B), 150), (300, 150))
     assert C.has_sorted_indices and all(np.all(np.diff(C.indices[C.indptr[i]:C.indptr[i + 1]]) > 0) for i in range(300))
     np.testing.assert_allclose(C.toarray(), (A @ B).toarray(), rtol=1e-14, atol=1e-15)
 
@@ -45,7 +40,7 @@ def test_prolongator_kernel_is_the_smoothed_tentative_prolongator():
     member = agg >= 0
     T = sp.csr_matrix((t[member], (np.nonzero(member)[0], agg[member])), shape=(n, 9))
     expected = (T - sp.diags(w) @ A @ T).toarray()
-    P = _scipy(native.sa_prolongator(_parts(A), torch.from_numpy(agg), torch.from_numpy(t), torch.from_numpy(w), 9),
+    P = _scipy(native.sa_prolongator(_csr(A), torch.from_numpy(agg), torch.from_numpy(t), torch.from_numpy(w), 9),
                (n, 9))
     assert P.has_sorted_indices
     np.testing.assert_allclose(P.toarray(), expected, rtol=1e-13, atol=1e-15)
