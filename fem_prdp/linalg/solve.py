@@ -4,7 +4,15 @@
   truncated solver (memory grows with K).
 - grad="implicit": a custom autograd function; the backward pass solves A^T lam = dL/dx with
   the same method, the transposed preconditioner and its own cap (`adjoint_solver`,
-  default: the forward solver, i.e. the same K). Memory is flat in K.
+  default: the forward solver, i.e. the same K). Memory is flat in K, but for the
+  directions a CG forward keeps to start the adjoint (`adjoint_start`, below).
+
+The adjoint starts from zero, as in the PRDP paper, when it runs a fixed number of
+iterations (rtol = atol = 0: its start would change the truncated gradient). When it solves
+to a tolerance and the forward was CG in the torch loop, it starts from the projection of
+A lam = dL/dx onto the forward's search directions (`krylov.recycle`; A^T = A for CG),
+which takes the same gradient in fewer iterations; the adjoint's `residual_history[0]`
+is that start's residual.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import torch
 from . import native
 from .krylov._common import KrylovSolver, SolveInfo, SolveStatus
 from .krylov.cg import CG
+from .krylov.recycle import ConjugateDirections
 from .krylov.richardson import Richardson
 from .precond import IdentityPreconditioner, Jacobi, Preconditioner
 from .records import report_solve
@@ -24,6 +33,10 @@ from .sparse import CSRPattern, SparseMatrix, pattern_outer, spmv, spmv_into
 __all__ = ["solve"]
 
 _GRAD_MODES = ("implicit", "unrolled")
+_ADJOINT_STARTS = ("auto", "zero", "recycle")
+# Forward CG directions kept for the adjoint's start: all of an AMG-preconditioned solve
+# (20-30 iterations), the first 64 of a longer one (float32, 64 x 4 bytes per unknown).
+_KEPT_DIRECTIONS = 64
 _DRIFT = 100.0  # true / estimated residual factor beyond which a "converged" solve broke down
 
 
@@ -97,11 +110,19 @@ def _fused(pattern: CSRPattern, values, b, x0, solver, precond):
     return x, _FusedState(status, n_iters, history)
 
 
-def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Tensor, SolveInfo]:
+def _run(pattern: CSRPattern, values, b, x0, solver, precond,
+         directions: ConjugateDirections | None = None) -> tuple[torch.Tensor, SolveInfo]:
+    """Solve on [B, n] tensors; a CG run in the torch loop records its search directions
+    into `directions` when given (a fused native solve records none)."""
     matvec = _Operator(pattern, values)
     t0 = time.perf_counter()
     fused = _fused(pattern, values, b, x0, solver, precond)
-    x, state = fused if fused is not None else solver.run(matvec, precond, b, x0)
+    if fused is not None:
+        x, state = fused
+    elif directions is not None:
+        x, state = solver.run(matvec, precond, b, x0, directions)
+    else:
+        x, state = solver.run(matvec, precond, b, x0)
     return x, _info(state, x, b, matvec, solver, time.perf_counter() - t0, "torch" if fused is None else "fused")
 
 
@@ -109,15 +130,19 @@ def _run(pattern: CSRPattern, values, b, x0, solver, precond) -> tuple[torch.Ten
 #   dL/db = A^-T dL/dx =: lam                      (one adjoint solve with A^T)
 #   dL/dA = -lam x^T, kept on A's stored pattern:  dL/dvalues_k = -lam[row_k] * x[col_k]
 #   dL/dx0 = 0 at convergence (the exact solution does not depend on the start).
+# The adjoint's own start is free for the same reason when it converges: zero, or the
+# projection onto the forward CG's directions (`directions`, see the module docstring).
 # With a capped forward or adjoint solve these are approximations; the adjoint solve's
 # own SolveInfo (residual included) is appended to the forward info's `adjoint` list.
 class _ImplicitSolve(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, values, b, x0, pattern, solver, adjoint_solver, precond, check, holder):
+    def forward(ctx, values, b, x0, pattern, solver, adjoint_solver, precond, check, recycle, holder):
+        directions = ConjugateDirections(_KEPT_DIRECTIONS) if recycle and type(solver) is CG else None
         with torch.no_grad():
-            x, info = _run(pattern, values, b, x0, solver, precond)
+            x, info = _run(pattern, values, b, x0, solver, precond, directions)
         holder.append(info)
         ctx.pattern, ctx.adjoint_solver, ctx.precond, ctx.info = pattern, adjoint_solver, precond, info
+        ctx.directions = directions
         ctx.check = check
         ctx.symmetric = solver.symmetric_only
         ctx.save_for_backward(values, x)
@@ -133,8 +158,9 @@ class _ImplicitSolve(torch.autograd.Function):
         else:
             t, perm = pattern.transpose()
             values_t = values[..., perm]
-        lam, adj_info = _run(t, values_t, grad_x, torch.zeros_like(grad_x), ctx.adjoint_solver,
-                             ctx.precond.transpose())
+        start = torch.zeros_like(grad_x) if ctx.directions is None else ctx.directions.start(grad_x)
+        ctx.directions = None  # the directions' memory goes now, not with the graph
+        lam, adj_info = _run(t, values_t, grad_x, start, ctx.adjoint_solver, ctx.precond.transpose())
         ctx.info.adjoint.append(adj_info)
         if ctx.check:
             adj_info.check()
@@ -142,7 +168,7 @@ class _ImplicitSolve(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_values = pattern_outer(pattern, lam, x, batched=values.ndim == 2).neg_()
         grad_b = lam if ctx.needs_input_grad[1] else None
-        return grad_values, grad_b, None, None, None, None, None, None, None
+        return grad_values, grad_b, None, None, None, None, None, None, None, None
 
 
 def solve(
@@ -154,6 +180,7 @@ def solve(
     *,
     grad: str = "implicit",
     adjoint_solver: KrylovSolver | None = None,
+    adjoint_start: str = "auto",
     check: bool = False,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """Solve A x = b with a Krylov method capped at `solver.max_iters`.
@@ -167,6 +194,10 @@ def solve(
         x0: start, shaped like b (default zeros, as in the PRDP paper).
         grad: "implicit" (adjoint solve in the backward pass) or "unrolled".
         adjoint_solver: solver (and cap) of the implicit backward solve; default `solver`.
+        adjoint_start: where that solve starts: "zero"; "recycle", the projection onto the
+            forward's CG directions (a CG forward in the torch loop; otherwise zero); "auto"
+            (default): "recycle" when the adjoint solver has a tolerance (rtol or atol > 0),
+            "zero" when it runs exactly its cap (PRDP's K: the paper's gradient).
         check: raise `SolveError` on NONFINITE, BREAKDOWN or INDEFINITE, in this call and
             (grad="implicit") in the adjoint solve of the backward pass. Reaching the cap
             (CAPPED) never raises.
@@ -180,6 +211,8 @@ def solve(
     precond = precond if precond is not None else IdentityPreconditioner()
     if grad not in _GRAD_MODES:
         raise ValueError(f"solve: grad must be one of {_GRAD_MODES}, got {grad!r}")
+    if adjoint_start not in _ADJOINT_STARTS:
+        raise ValueError(f"solve: adjoint_start must be one of {_ADJOINT_STARTS}, got {adjoint_start!r}")
     if not isinstance(solver, KrylovSolver):
         raise TypeError(f"solve: solver must be a KrylovSolver (CG(), GMRES(), ...), got {solver!r}")
     n, m = A.shape
@@ -215,7 +248,10 @@ def solve(
         x, info = _run(A.pattern, A.values, bb, xx0, solver, precond)
     else:
         holder: list[SolveInfo] = []
-        x = _ImplicitSolve.apply(A.values, bb, xx0, A.pattern, solver, adjoint_solver, precond, check, holder)
+        recycle = adjoint_start == "recycle" or (
+            adjoint_start == "auto" and (adjoint_solver.rtol > 0 or adjoint_solver.atol > 0))
+        x = _ImplicitSolve.apply(A.values, bb, xx0, A.pattern, solver, adjoint_solver, precond, check, recycle,
+                                 holder)
         info = holder[0]
     report_solve(info)
     if check:

@@ -135,3 +135,83 @@ def test_float32_solve_works():
     b = torch.ones(A.shape[0], dtype=torch.float32)
     x, info = solve(A, b, CG(rtol=1e-5), Jacobi(A))
     assert x.dtype == torch.float32 and info.status == SolveStatus.CONVERGED
+
+
+def _spd_system(n=24):
+    """A 2D P1 stiffness (529 unknowns) whose AMG-preconditioned CG runs in the torch loop."""
+    from fem_prdp.linalg import AMG
+
+    A = SparseMatrix.from_scipy(p1_matrices(n))
+    return A, AMG(A, max_coarse=40)
+
+
+def test_conjugate_directions_project_onto_the_krylov_space():
+    """The directions of a converged run span the Krylov space its solution lies in, so the
+    start for its own right-hand side is that solution; for another one the start is the
+    A-norm-best point of the span, never worse than zero."""
+    from fem_prdp.linalg.krylov.recycle import ConjugateDirections
+
+    A = as_sparse("fem_stiffness")
+    n = A.shape[0]
+    dense = A.to_dense()
+    b = torch.rand(1, n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    directions = ConjugateDirections(capacity=2 * n)
+    CG(rtol=1e-13, max_iters=2 * n).run(lambda v: A.matvec(v), Jacobi(A), b, torch.zeros_like(b), directions)
+    assert 0 < len(directions) <= n
+    exact = torch.linalg.solve(dense, b[0])
+    assert float((directions.start(b)[0] - exact).norm() / exact.norm()) < 1e-5  # float32 directions
+
+    def a_norm(e):
+        return float(e @ dense @ e) ** 0.5
+
+    for seed in range(3):
+        g = torch.randn(1, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
+        target = torch.linalg.solve(dense, g[0])
+        assert a_norm(directions.start(g)[0] - target) < a_norm(target)
+    few = ConjugateDirections(capacity=3)
+    CG(rtol=1e-13, max_iters=2 * n).run(lambda v: A.matvec(v), Jacobi(A), b, torch.zeros_like(b), few)
+    assert len(few) == 3
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_recycled_adjoint_start_takes_the_same_gradient_in_fewer_iterations(batch):
+    A, amg = _spd_system()
+    n = A.shape[0]
+    gen = torch.Generator().manual_seed(0)
+    # samples stop at different iterations (15, 15, 16 forward; adjoint 15, 15, 15 from zero, 13, 14, 13 recycled): each one's directions
+    # recorded after it stopped must not enter its start
+    rhs = torch.rand(batch, n, dtype=torch.float64, generator=gen) ** torch.tensor([1.0, 4.0, 0.25])[:batch, None]
+    weights = torch.rand(batch, n, dtype=torch.float64, generator=gen)
+    exact = torch.linalg.solve(A.to_dense(), weights.T).T  # A symmetric: dL/db = A^-1 w
+    grads, iterations = {}, {}
+    for start in ("zero", "recycle"):
+        b = rhs.clone().requires_grad_(True)
+        x, info = solve(A, b, CG(rtol=1e-12, max_iters=500), amg, adjoint_start=start)
+        (x * weights).sum().backward()
+        assert info.adjoint[0].status == SolveStatus.CONVERGED
+        grads[start], iterations[start] = b.grad, info.adjoint[0].n_iters
+    assert torch.allclose(grads["recycle"], exact, rtol=0, atol=1e-9 * float(exact.abs().max()))
+    assert torch.allclose(grads["zero"], exact, rtol=0, atol=1e-9 * float(exact.abs().max()))
+    assert bool((iterations["recycle"] < iterations["zero"]).all()), iterations
+
+
+def test_auto_adjoint_start_is_zero_for_a_fixed_iteration_count():
+    """Under PRDP the adjoint runs exactly K iterations from zero (the paper's gradient):
+    "auto" must not change it, while a forced recycled start gives another truncated
+    gradient."""
+    A, amg = _spd_system()
+    b0 = torch.ones(A.shape[0], dtype=torch.float64)
+    grads = {}
+    for start in ("auto", "zero", "recycle"):
+        b = b0.clone().requires_grad_(True)
+        x, info = solve(A, b, CG(rtol=0.0, max_iters=4), amg, adjoint_start=start)
+        x.pow(2).sum().backward()
+        grads[start] = b.grad
+    assert torch.equal(grads["auto"], grads["zero"])
+    assert not torch.allclose(grads["recycle"], grads["zero"])
+
+
+def test_unknown_adjoint_start_is_rejected():
+    A = as_sparse("fem_stiffness")
+    with pytest.raises(ValueError, match="adjoint_start must be one of"):
+        solve(A, torch.ones(A.shape[0], dtype=torch.float64), adjoint_start="warm")

@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 
 from ._common import IterationState, KrylovSolver, dot, safe_div
+from .recycle import ConjugateDirections
 
 __all__ = ["CG"]
 
@@ -21,9 +22,12 @@ class CG(KrylovSolver):
     name: ClassVar[str] = "cg"
     symmetric_only: ClassVar[bool] = True
 
-    def run(self, matvec, precond, b, x0):
+    def run(self, matvec, precond, b, x0, directions: ConjugateDirections | None = None):
+        """Iterate on [B, n] tensors; returns (x, IterationState). `directions`, when given,
+        records each iteration's search direction (for a later solve with the same matrix:
+        `ConjugateDirections.start`)."""
         if not torch.is_grad_enabled():
-            return self._run_inplace(matvec, precond, b, x0)
+            return self._run_inplace(matvec, precond, b, x0, directions)
         x = x0
         r = b - matvec(x)
         state = IterationState(r.norm(dim=-1), b.norm(dim=-1), self)
@@ -35,6 +39,8 @@ class CG(KrylovSolver):
                 break
             Ap = matvec(p)
             pAp = dot(p, Ap)
+            if directions is not None:
+                directions.keep(p.detach(), pAp.detach(), state.active)
             state.stop_indefinite(pAp)
             active = state.active
             alpha = safe_div(rz, pAp)
@@ -49,7 +55,7 @@ class CG(KrylovSolver):
         state.close()
         return x, state
 
-    def _run_inplace(self, matvec, precond, b, x0):
+    def _run_inplace(self, matvec, precond, b, x0, directions):
         """The same iteration with preallocated buffers and fused in-place updates (no
         autograd): every vector pass is one kernel and nothing large is allocated per
         iteration. A stopped sample gets alpha = 0, so its x and r stay frozen."""
@@ -66,6 +72,8 @@ class CG(KrylovSolver):
                 break
             matvec.into(p, Ap)
             pAp = dot(p, Ap)
+            if directions is not None:
+                directions.keep(p, pAp, state.active)
             state.stop_indefinite(pAp)
             active = state.active
             alpha = torch.where(active, safe_div(rz, pAp), 0.0)[:, None]

@@ -1,0 +1,66 @@
+"""A CG solve's search directions, kept to start a later solve with the same matrix.
+
+CG's directions p_0 .. p_{k-1} are A-conjugate (p_i^T A p_j = 0 for i != j), so the
+Galerkin projection of A y = g onto their span needs no linear solve:
+
+    y0 = sum_i p_i (p_i^T g) / (p_i^T A p_i)
+
+minimises the A-norm of the error over that span, so y0 is never further from the solution
+in that norm than a zero start ("init-CG", Erhel & Guyomarc'h, SIAM J. Matrix Anal. Appl.
+21, 2000). The span holds the eigenvectors the forward solve had to resolve, the extreme
+ones first, and those are what a CG run from zero spends its iterations on. The implicit
+backward pass of `solve` starts its adjoint solve (A^T = A for CG) from this y0: measured on
+3D steady heat with the AMG cycle, 21 -> 17 adjoint iterations at 50k nodes and 27 -> 20 at
+205k (experiments/RESULTS.md).
+
+The directions are a start, not part of the answer: the adjoint still iterates to its own
+tolerance, so they are kept in float32 (half the memory; their rounding is a perturbation of
+the start that the solve removes) and only the first `capacity` of a long solve.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import dot
+
+__all__ = ["ConjugateDirections"]
+
+
+class ConjugateDirections:
+    """The first `capacity` search directions of a (batched) CG solve and their curvatures.
+
+    Args:
+        capacity: most directions kept (each one [B, n] float32).
+
+    A direction recorded for a sample that had already stopped (or with p^T A p <= 0, which
+    stops it) gets weight zero in `start`: per sample, only directions of its own live
+    iteration count.
+    """
+
+    def __init__(self, capacity: int = 64):
+        if capacity < 0:
+            raise ValueError(f"ConjugateDirections: capacity must be >= 0, got {capacity}")
+        self.capacity = capacity
+        self._directions: list[torch.Tensor] = []
+        self._inverse_curvatures: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self._directions)
+
+    def keep(self, p: torch.Tensor, pAp: torch.Tensor, active: torch.Tensor) -> None:
+        """Record p [B, n] with pAp = p^T A p [B] for the samples `active` [B] bool."""
+        if len(self._directions) >= self.capacity:
+            return
+        usable = active & (pAp > 0)
+        self._directions.append(p.to(torch.float32, copy=True))
+        self._inverse_curvatures.append(torch.where(usable, 1.0 / torch.where(usable, pAp, 1.0), 0.0).float())
+
+    def start(self, g: torch.Tensor) -> torch.Tensor:
+        """y0 [B, n] (g's dtype): the projection of A y = g onto the kept directions
+        (zeros when none were kept, e.g. after a fused native solve)."""
+        y = torch.zeros(g.shape, dtype=torch.float32, device=g.device)
+        g32 = g.to(torch.float32)
+        for p, inverse_curvature in zip(self._directions, self._inverse_curvatures, strict=True):
+            y.addcmul_((dot(p, g32) * inverse_curvature)[:, None], p)
+        return y.to(g.dtype)
