@@ -14,9 +14,11 @@ the contenders alternating, agreement printed next to each ratio. Needs the `ben
   layout's diagonal and lower half (`linalg.bench.fused_storage`), torch-fem's plain CSR.
 - For AMG, the products floor: the time of the matrix products alone that our iterations
   make (CG's and the V-cycle's, the same library calls: `_amg_products`, timed in the
-  same alternating rounds) and each library's backward over it; torch-fem's backward over
-  that floor is the largest backward speed-up any implementation of our cycle (same
-  hierarchy, same iterations) could reach.
+  same alternating rounds, as many as our adjoint iterates: from the projection onto the
+  forward's CG directions it needs fewer than the forward, `linalg.krylov.recycle`) and
+  each library's backward over it; torch-fem's backward over that floor is the largest
+  backward speed-up any implementation of our cycle (same hierarchy, same iterations)
+  could reach.
 - Peak memory of that forward + backward: each contender in a fresh process, the rise of
   its resident set's high-water mark over the resident set before (Linux: the mark is
   reset through /proc/self/clear_refs; elsewhere the rows are left out).
@@ -59,7 +61,7 @@ def _ours(A, b, weights, precond: str):
     (x * weights).sum().backward()
     synchronize()
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, x.detach(), vals.grad, rhs.grad, int(info.n_iters[0])
+    return t1 - t0, t2 - t1, x.detach(), vals.grad, rhs.grad, int(info.n_iters[0]), int(info.adjoint[0].n_iters[0])
 
 
 def _torch_fem(A, b, weights, precond: str):
@@ -78,7 +80,7 @@ def _torch_fem(A, b, weights, precond: str):
     (x * weights).sum().backward()
     synchronize()
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, x.detach(), At.grad.values(), rhs.grad, None
+    return t1 - t0, t2 - t1, x.detach(), At.grad.values(), rhs.grad, None, None
 
 
 def _amg_products(A):
@@ -139,7 +141,7 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
                     if i:
                         runs[name].append(out)
                 if products is not None and i:
-                    floors.append(_products_s(products, runs["fem_prdp"][-1][5]))
+                    floors.append(_products_s(products, runs["fem_prdp"][-1][6]))  # the adjoint's iterations
                 elif products is not None:  # warm-up
                     products()
         except Exception as error:  # a peer without support for this device: say so, go on
@@ -152,7 +154,7 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
         fwd = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
         bwd = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
         rows.append({
-            "n_nodes": V.n_dofs, "preconditioner": precond, "iterations": ours[5],
+            "n_nodes": V.n_dofs, "preconditioner": precond, "iterations": ours[5], "adjoint_iterations": ours[6],
             "forward_s": fwd["fem_prdp"], "torch_fem_forward_s": fwd["torch-fem"],
             "forward_speedup": fwd["torch-fem"] / fwd["fem_prdp"],
             "backward_s": bwd["fem_prdp"], "torch_fem_backward_s": bwd["torch-fem"],
@@ -160,7 +162,7 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
             "agreement_x": _relative(ours[2], peer[2]), "agreement_grad_values": _relative(ours[3], peer[3]),
             "agreement_grad_rhs": _relative(ours[4], peer[4]),
         })
-        if floors:  # what the products of our cycle alone cost, at our iteration count
+        if floors:  # what the products of our cycle alone cost, at our adjoint's iteration count
             floor = statistics.median(floors)
             rows[-1].update({"products_floor_s": floor, "backward_over_products": bwd["fem_prdp"] / floor,
                              "torch_fem_backward_over_products": bwd["torch-fem"] / floor})
