@@ -137,7 +137,8 @@ def _run(pattern: CSRPattern, values, b, x0, solver, precond,
 class _ImplicitSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values, b, x0, pattern, solver, adjoint_solver, precond, check, recycle, holder):
-        directions = ConjugateDirections(_KEPT_DIRECTIONS) if recycle and type(solver) is CG else None
+        wanted = recycle and type(solver) is CG and (ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
+        directions = ConjugateDirections(_KEPT_DIRECTIONS) if wanted else None
         with torch.no_grad():
             x, info = _run(pattern, values, b, x0, solver, precond, directions)
         holder.append(info)

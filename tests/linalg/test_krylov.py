@@ -213,6 +213,42 @@ def test_each_sample_has_its_own_status():
     assert int(info.n_iters[0]) == 0 and torch.equal(x[0], torch.zeros(n, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("case", ["converged", "capped", "past_round_off", "indefinite", "nonfinite"])
+def test_one_right_hand_side_iterates_as_the_batched_loop(case):
+    """CG on one CPU right-hand side keeps its scalars on the host (`_run_host_scalars`):
+    the same iterates, statuses, counts and history as the batched loop, whose first row
+    this compares against (the batch duplicates the right-hand side)."""
+    from fem_prdp.linalg.solve import _Operator
+
+    A = as_sparse("fem_stiffness")
+    solver = {"converged": CG(rtol=1e-10, max_iters=200), "capped": CG(rtol=0.0, max_iters=7),
+              "past_round_off": CG(rtol=0.0, max_iters=120), "indefinite": CG(rtol=1e-8, max_iters=50),
+              "nonfinite": CG(rtol=0.0, max_iters=5)}[case]
+    if case == "indefinite":
+        A = A.with_values(-A.values)
+    n = A.shape[0]
+    b = torch.rand(1, n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    if case == "nonfinite":
+        b[0, 3] = float("nan")
+    P = Jacobi(as_sparse("fem_stiffness"))  # SPD: the indefinite case is A's, not the preconditioner's
+    with torch.no_grad():
+        x1, one = solver.run(_Operator(A.pattern, A.values), P, b, torch.zeros_like(b))
+        x2, batch = solver.run(_Operator(A.pattern, A.values), P, b.expand(2, n).clone(), torch.zeros(2, n).double())
+    assert int(one.status[0]) == int(batch.status[0]) == {"converged": 0, "capped": 1, "past_round_off": 1,
+                                                          "indefinite": 2, "nonfinite": 4}[case]
+    assert int(one.n_iters[0]) == int(batch.n_iters[0])
+    history = torch.stack(batch.history)[:, :1]
+    assert one.history.shape == history.shape
+    if case == "nonfinite":
+        # NaN from the start: both report it; no iterate to compare (the batched loop runs on
+        # with the sample frozen and multiplies its NaN directions by 0)
+        assert torch.isnan(one.history).all() and torch.isnan(history).all()
+        return
+    assert torch.allclose(x1, x2[:1], rtol=1e-12, atol=1e-14)
+    if case != "past_round_off":  # there the residuals are round-off, each loop its own
+        assert torch.allclose(one.history, history, rtol=1e-10, atol=1e-12 * float(history[0, 0]))
+
+
 # ------------------------------------------------------------------- statuses
 def test_capped_cg_reports_capped_not_error():
     A = as_sparse("fem_stiffness")

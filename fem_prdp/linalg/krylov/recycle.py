@@ -43,24 +43,25 @@ class ConjugateDirections:
             raise ValueError(f"ConjugateDirections: capacity must be >= 0, got {capacity}")
         self.capacity = capacity
         self._directions: list[torch.Tensor] = []
-        self._inverse_curvatures: list[torch.Tensor] = []
+        self._curvatures: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def __len__(self) -> int:
         return len(self._directions)
 
     def keep(self, p: torch.Tensor, pAp: torch.Tensor, active: torch.Tensor) -> None:
-        """Record p [B, n] with pAp = p^T A p [B] for the samples `active` [B] bool."""
-        if len(self._directions) >= self.capacity:
-            return
-        usable = active & (pAp > 0)
-        self._directions.append(p.to(torch.float32, copy=True))
-        self._inverse_curvatures.append(torch.where(usable, 1.0 / torch.where(usable, pAp, 1.0), 0.0).float())
+        """Record p [B, n] with pAp = p^T A p [B] for the samples `active` [B] bool (the
+        weights are formed in `start`: nothing but the copy of p per iteration here)."""
+        if len(self._directions) < self.capacity:
+            self._directions.append(p.to(torch.float32, copy=True))
+            self._curvatures.append((pAp.clone(), active.clone()))
 
     def start(self, g: torch.Tensor) -> torch.Tensor:
         """y0 [B, n] (g's dtype): the projection of A y = g onto the kept directions
         (zeros when none were kept, e.g. after a fused native solve)."""
         y = torch.zeros(g.shape, dtype=torch.float32, device=g.device)
         g32 = g.to(torch.float32)
-        for p, inverse_curvature in zip(self._directions, self._inverse_curvatures, strict=True):
-            y.addcmul_((dot(p, g32) * inverse_curvature)[:, None], p)
+        for p, (pAp, active) in zip(self._directions, self._curvatures, strict=True):
+            usable = active & (pAp > 0)
+            weight = torch.where(usable, dot(p, g32) / torch.where(usable, pAp, 1.0), 0.0).float()
+            y.addcmul_(weight[:, None], p)
         return y.to(g.dtype)
