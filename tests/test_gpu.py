@@ -38,6 +38,22 @@ def test_cg_on_cuda_equals_cpu(precond):
     torch.testing.assert_close(x["cuda"].cpu(), x["cpu"], rtol=1e-8, atol=1e-12)
 
 
+def test_recycled_adjoint_start_on_cuda_equals_cpu():
+    """The adjoint from the forward's CG directions (`krylov.recycle`): on CUDA the batched
+    torch loop keeps them (the CPU's single right-hand side, its host-scalar loop)."""
+    grads, iterations = {}, {}
+    for device in ("cpu", CUDA):
+        A, b = _diffusion(device)
+        values = A.values.detach().clone().requires_grad_(True)
+        Av = A.with_values(values)
+        x, info = solve(Av, b, CG(rtol=1e-10, max_iters=2000), AMG(Av, max_coarse=20))  # 14 CG iterations
+        x.square().sum().backward()
+        assert info.adjoint[0].status == SolveStatus.CONVERGED
+        grads[str(device)], iterations[str(device)] = values.grad, int(info.adjoint[0].n_iters[0])
+        assert iterations[str(device)] < int(info.n_iters[0])
+    torch.testing.assert_close(grads["cuda"].cpu(), grads["cpu"], rtol=1e-7, atol=1e-12)
+
+
 @pytest.mark.parametrize("grad", ["implicit", "unrolled"])
 def test_capped_heat_gradient_on_cuda_equals_cpu(grad):
     from fem_prdp.physics import CappedSolver
