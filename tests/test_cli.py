@@ -156,7 +156,10 @@ def test_bench_solvers_quick_writes_consistent_json(tmp_path):
     assert len(set(implicit)) == 1  # memory flat in K
     assert unrolled[-1] > unrolled[0]  # grows with K
     heat = {r["preconditioner"]: r for r in data["steady_heat"]}
-    assert all(r["status"] == "CONVERGED" and r["adjoint_iterations"] == r["iterations"] for r in heat.values())
+    assert all(r["status"] == "CONVERGED" for r in heat.values())
+    # the fused Jacobi adjoint starts from zero; the AMG ones from the forward's CG directions
+    assert heat["jacobi"]["adjoint_iterations"] == heat["jacobi"]["iterations"]
+    assert all(heat[k]["adjoint_iterations"] < heat[k]["iterations"] for k in ("amg-jacobi", "amg-chebyshev"))
     # Chebyshev-smoothed AMG needs no more CG iterations than pyamg's own (Gauss-Seidel) cycle
     assert heat["amg-chebyshev"]["iterations"] <= heat["amg-jacobi"]["iterations"] < heat["jacobi"]["iterations"]
     assert heat["amg-chebyshev"]["iterations"] <= heat["amg-chebyshev"]["pyamg_sa_iterations"] + 2
