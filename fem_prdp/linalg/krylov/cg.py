@@ -59,9 +59,15 @@ class CG(KrylovSolver):
     def _run_inplace(self, matvec, precond, b, x0, directions):
         """The same iteration with preallocated buffers and fused in-place updates (no
         autograd): every vector pass is one kernel and nothing large is allocated per
-        iteration. A stopped sample gets alpha = 0, so its x and r stay frozen."""
-        if b.shape[0] == 1 and b.device.type == "cpu":
-            return self._run_host_scalars(matvec, precond, b, x0, directions)
+        iteration. A stopped sample gets alpha = 0, so its x and r stay frozen. The
+        per-sample scalars stay on the device (`_run_device_scalars`) or, on the CPU, go to
+        the host (`_run_host_scalars`)."""
+        run = self._run_host_scalars if b.device.type == "cpu" else self._run_device_scalars
+        return run(matvec, precond, b, x0, directions)
+
+    def _run_device_scalars(self, matvec, precond, b, x0, directions):
+        """The per-sample scalars as [B] tensors, the stopping tests as masks: nothing waits
+        for the device but the convergence test when a tolerance is set."""
         x = x0.clone()
         r = b - matvec(x)
         state = IterationState(torch.linalg.vector_norm(r, dim=-1), torch.linalg.vector_norm(b, dim=-1), self)
@@ -91,54 +97,54 @@ class CG(KrylovSolver):
         return x, state
 
     def _run_host_scalars(self, matvec, precond, b, x0, directions):
-        """`_run_inplace` for one right-hand side on the CPU, its scalars (alpha, beta, the
-        residual norm, the stopping tests) held as Python floats: one sample needs no masks,
-        and the ~50 small tensor operations of the batched bookkeeping cost 0.64 ms an
-        iteration at 50k unknowns around a 0.26 ms product, 0.32 ms here (an AMG-PCG solve
-        0.81x the time; experiments/RESULTS.md). The same
-        iterates, statuses, counts and history as the batched loop (a stopped sample's
-        history repeats its last residual where the batched loop keeps iterating: rtol =
-        atol = 0)."""
+        """`_run_inplace` on the CPU with the per-sample scalars (alpha, beta, the residual
+        norms, statuses and counts) held as Python floats: the batched bookkeeping's ~50
+        small tensor operations an iteration (masks, `where`s, the stopping tests) cost 0.64
+        ms at 50k unknowns around a 0.26 ms product, 0.32 ms here (an AMG-PCG solve 0.81x the
+        time; experiments/RESULTS.md). The same operations on the vectors, so the same
+        iterates, statuses, counts and history as the tensor loop, which GPUs keep (it
+        never waits for the device when rtol = atol = 0)."""
         x = x0.clone()
         r = b - matvec(x)
         state = IterationState(torch.linalg.vector_norm(r, dim=-1), torch.linalg.vector_norm(b, dim=-1), self)
-        status, tol = int(state.status[0]), float(state.tol[0])
-        history = [float(state.history[0][0])]
-        roundoff = 1e3 * torch.finfo(b.dtype).eps * history[0]
-        running = torch.ones(1, dtype=torch.bool)
+        batch, dtype = b.shape[0], b.dtype
+        status, tol, history = state.status.tolist(), state.tol.tolist(), [state.history[0].tolist()]
+        roundoff = [1e3 * torch.finfo(dtype).eps * r0 for r0 in history[0]]
+        n_iters = [0] * batch
         z = torch.empty_like(b)
         precond.apply_into(r, z)
         p, Ap = z.clone(), torch.empty_like(b)
-        rz, n_iters = float(torch.dot(r[0], z[0])), 0
+        rz = dot(r, z).tolist()
         for _ in range(self.max_iters):
-            if status >= 0:
+            if state.check and min(status) >= 0:
                 break
             matvec.into(p, Ap)
-            pAp_tensor = torch.dot(p[0], Ap[0])
-            pAp = float(pAp_tensor)
+            pAp_tensor = dot(p, Ap)
+            pAp = pAp_tensor.tolist()
             if directions is not None:
-                directions.keep(p, pAp_tensor.reshape(1), running)
-            if pAp <= 0:  # `IterationState.stop_indefinite`; the step is logged, not counted
-                status = int(SolveStatus.CONVERGED if history[-1] <= roundoff else SolveStatus.INDEFINITE)
-                history.append(history[-1])
-                break
-            alpha = rz / pAp
-            x.add_(p, alpha=alpha)
-            r.add_(Ap, alpha=-alpha)
-            residual = float(torch.linalg.vector_norm(r))
-            n_iters += 1
+                directions.keep(p, pAp_tensor, torch.tensor([s < 0 for s in status]))
+            for i in range(batch):  # `IterationState.stop_indefinite`
+                if status[i] < 0 and pAp[i] <= 0:
+                    status[i] = int(SolveStatus.CONVERGED if history[-1][i] <= roundoff[i] else SolveStatus.INDEFINITE)
+            alpha = [rz[i] / pAp[i] if status[i] < 0 and pAp[i] != 0 else 0.0 for i in range(batch)]
+            alpha_tensor = torch.tensor(alpha, dtype=dtype)[:, None]
+            x.addcmul_(alpha_tensor, p)
+            r.addcmul_(alpha_tensor, Ap, value=-1.0)
+            residual = torch.linalg.vector_norm(r, dim=-1).tolist()
             history.append(residual)
-            if not math.isfinite(residual):
-                status = int(SolveStatus.NONFINITE)
-            elif residual <= tol:
-                status = int(SolveStatus.CONVERGED)
+            for i in range(batch):  # `IterationState.record`
+                if status[i] < 0:
+                    n_iters[i] += 1
+                    if not math.isfinite(residual[i]):
+                        status[i] = int(SolveStatus.NONFINITE)
+                    elif residual[i] <= tol[i]:
+                        status[i] = int(SolveStatus.CONVERGED)
             precond.apply_into(r, z)
-            rz_new = float(torch.dot(r[0], z[0]))
-            p.mul_(rz_new / rz if rz != 0 else 0.0).add_(z)
+            rz_new = dot(r, z).tolist()
+            beta = [rz_new[i] / rz[i] if rz[i] != 0 else 0.0 for i in range(batch)]
+            p.mul_(torch.tensor(beta, dtype=dtype)[:, None]).add_(z)
             rz = rz_new
-        if not state.check:  # the batched loop runs all max_iters steps, a stopped sample frozen
-            history += history[-1:] * (self.max_iters + 1 - len(history))
-        state.status = torch.tensor([status if status >= 0 else int(SolveStatus.CAPPED)])
-        state.n_iters = torch.tensor([n_iters])
-        state.history = torch.tensor(history, dtype=state.tol.dtype)[:, None]
+        state.status = torch.tensor([s if s >= 0 else int(SolveStatus.CAPPED) for s in status])
+        state.n_iters = torch.tensor(n_iters)
+        state.history = torch.tensor(history, dtype=state.tol.dtype)
         return x, state
