@@ -101,9 +101,10 @@ class CG(KrylovSolver):
         norms, statuses and counts) held as Python floats: the batched bookkeeping's ~50
         small tensor operations an iteration (masks, `where`s, the stopping tests) cost 0.64
         ms at 50k unknowns around a 0.26 ms product, 0.32 ms here (an AMG-PCG solve 0.81x the
-        time; experiments/RESULTS.md). The same operations on the vectors, so the same
-        iterates, statuses, counts and history as the tensor loop, which GPUs keep (it
-        never waits for the device when rtol = atol = 0)."""
+        time; experiments/RESULTS.md). The same operations on the vectors (one sample: the
+        same updates with plain numbers), so the same iterates, statuses, counts and history
+        as the tensor loop, which GPUs keep (it never waits for the device when rtol = atol
+        = 0)."""
         x = x0.clone()
         r = b - matvec(x)
         state = IterationState(torch.linalg.vector_norm(r, dim=-1), torch.linalg.vector_norm(b, dim=-1), self)
@@ -111,6 +112,10 @@ class CG(KrylovSolver):
         status, tol, history = state.status.tolist(), state.tol.tolist(), [state.history[0].tolist()]
         roundoff = [1e3 * torch.finfo(dtype).eps * r0 for r0 in history[0]]
         n_iters = [0] * batch
+
+        def per_sample(values: list[float]):  # a [B, 1] factor (a plain number for one sample: fewer calls)
+            return values[0] if batch == 1 else torch.tensor(values, dtype=dtype)[:, None]
+
         z = torch.empty_like(b)
         precond.apply_into(r, z)
         p, Ap = z.clone(), torch.empty_like(b)
@@ -126,10 +131,13 @@ class CG(KrylovSolver):
             for i in range(batch):  # `IterationState.stop_indefinite`
                 if status[i] < 0 and pAp[i] <= 0:
                     status[i] = int(SolveStatus.CONVERGED if history[-1][i] <= roundoff[i] else SolveStatus.INDEFINITE)
-            alpha = [rz[i] / pAp[i] if status[i] < 0 and pAp[i] != 0 else 0.0 for i in range(batch)]
-            alpha_tensor = torch.tensor(alpha, dtype=dtype)[:, None]
-            x.addcmul_(alpha_tensor, p)
-            r.addcmul_(alpha_tensor, Ap, value=-1.0)
+            alpha = per_sample([rz[i] / pAp[i] if status[i] < 0 and pAp[i] != 0 else 0.0 for i in range(batch)])
+            if batch == 1:
+                x.add_(p, alpha=alpha)
+                r.add_(Ap, alpha=-alpha)
+            else:
+                x.addcmul_(alpha, p)
+                r.addcmul_(alpha, Ap, value=-1.0)
             residual = torch.linalg.vector_norm(r, dim=-1).tolist()
             history.append(residual)
             for i in range(batch):  # `IterationState.record`
@@ -141,8 +149,7 @@ class CG(KrylovSolver):
                         status[i] = int(SolveStatus.CONVERGED)
             precond.apply_into(r, z)
             rz_new = dot(r, z).tolist()
-            beta = [rz_new[i] / rz[i] if rz[i] != 0 else 0.0 for i in range(batch)]
-            p.mul_(torch.tensor(beta, dtype=dtype)[:, None]).add_(z)
+            p.mul_(per_sample([rz_new[i] / rz[i] if rz[i] != 0 else 0.0 for i in range(batch)])).add_(z)
             rz = rz_new
         state.status = torch.tensor([s if s >= 0 else int(SolveStatus.CAPPED) for s in status])
         state.n_iters = torch.tensor(n_iters)
