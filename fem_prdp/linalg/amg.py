@@ -17,6 +17,11 @@ Two hierarchies, for two kinds of matrix:
   block needs ~5x the outer GMRES iterations AIR does; AIR's stationary cycle contracts
   the error by ~0.33 per cycle there.
 
+The cycle is a V-cycle, or a W-cycle (`cycle`: each smoothed coarse level solved by two
+steps of its own cycle) where the first coarse level is large: on 3D steady heat at 512k
+nodes (19,683 rows on level 1) that took CG from 28 to 24 iterations for ~6% more work per
+cycle, while at 50k it cost more in calls than it saved (experiments/RESULTS.md).
+
 The coarsest level is solved with a dense inverse, or with the pseudo-inverse (pyamg's
 default) when that matrix is singular: eliminated Dirichlet rows can form aggregates whose
 coarse rows are zero.
@@ -46,6 +51,13 @@ __all__ = ["AMG"]
 _KINDS = ("smoothed_aggregation", "air")
 _CYCLE_DTYPES = {"auto": None, "float32": torch.float32, "float64": torch.float64}
 _SMOOTHERS = ("auto", "jacobi", "chebyshev")
+_CYCLES = ("auto", "V", "W")
+# "auto" takes the W-cycle for smoothed aggregation when the first coarse level has at least
+# this many rows. Measured on 3D steady heat (experiments/RESULTS.md), CG to rtol 1e-10,
+# W against V: 28 -> 24 iterations and 0.83x the solve time at 512k nodes (19,683 rows on
+# level 1), 0.93x at 205k (8,000), 0.98x at 104k (4,096); 1.08x at 50k (2,197) and 1.06x at
+# 12k (512), where the second pass over a small level costs more in calls than it saves.
+_W_CYCLE_ROWS = 4000
 # The interval of D^-1 A's spectrum a Chebyshev smoother damps, as fractions of its
 # estimated spectral radius: the upper end with a margin for the estimate, the lower one
 # leaves the smooth error to the coarse grid. [0.1, 1.1] is PETSc's default; measured on 2D
@@ -73,6 +85,11 @@ class AMG(Preconditioner):
             dtype), "float32" or "float64": the precision the hierarchy is stored and the
             cycle applied in; `apply` returns A's dtype either way. A float32 cycle is linear
             only up to its rounding: CG, MINRES, BiCGStab and (flexible) GMRES take it.
+        cycle: "V", "W" or "auto" (default: W for smoothed aggregation when the first coarse
+            level has at least 4000 rows, else V). In the W-cycle each smoothed coarse level
+            is solved by two steps of its own cycle instead of one (the dense coarsest level
+            once): a symmetric map when the V-cycle is, more work on the coarse levels and
+            fewer Krylov iterations where those levels are large.
 
     In A's dtype the finest level shares A's (detached) values instead of copying them: a
     matrix whose values are later changed in place changes the cycle too (nothing in
@@ -92,6 +109,7 @@ class AMG(Preconditioner):
         smoother: str = "auto",
         degree: int = 2,
         cycle_dtype: str = "auto",
+        cycle: str = "auto",
     ):
         import pyamg
 
@@ -103,6 +121,8 @@ class AMG(Preconditioner):
             raise ValueError(f"AMG: the Chebyshev degree must be >= 1, got {degree}")
         if cycle_dtype not in _CYCLE_DTYPES:
             raise ValueError(f"AMG: cycle_dtype must be one of {tuple(_CYCLE_DTYPES)}, got {cycle_dtype!r}")
+        if cycle not in _CYCLES:
+            raise ValueError(f"AMG: cycle must be one of {_CYCLES}, got {cycle!r}")
         if A.values.ndim != 1:
             raise ValueError("AMG: batched matrices are not supported; build one per sample")
         air = kind == "air"
@@ -143,6 +163,9 @@ class AMG(Preconditioner):
         coarse = torch.as_tensor(hierarchy[-1].A.toarray(), dtype=torch.float64, device=dev)
         self.coarse_inv = _coarse_inverse(coarse).to(dt)
         self.dtype = dt
+        self.cycle = cycle
+        self.w_cycle = cycle == "W" or (cycle == "auto" and not air and len(self.levels) > 1
+                                        and self.levels[1].A.shape[0] >= _W_CYCLE_ROWS)
         self._transpose = None
 
     def _fine(self, level_matrix, dtype: torch.dtype) -> SparseMatrix:
@@ -179,9 +202,19 @@ class AMG(Preconditioner):
         level = self.levels[depth]
         x = self._smooth(level, r, None, self.pre)
         coarse_r = _product(level.R, level.R_csr, r if x is None else _residual(level.A, level.A_csr, r, x))
-        correction = _product(level.P, level.P_csr, self._cycle(depth + 1, coarse_r))
+        correction = _product(level.P, level.P_csr, self._coarse_solve(depth + 1, coarse_r))
         x = correction if x is None else x + correction
         return self._smooth(level, r, x, self.post)
+
+    def _coarse_solve(self, depth: int, r: torch.Tensor) -> torch.Tensor:
+        """Level `depth`'s approximation of A_depth^-1 r: its cycle, or in a W-cycle (above
+        the dense coarsest level) two steps of it as a stationary iteration from zero,
+        e = B r + B (r - A B r), whose error propagation is the square of the cycle's."""
+        e = self._cycle(depth, r)
+        if self.w_cycle and depth < len(self.levels):
+            level = self.levels[depth]
+            e = e + self._cycle(depth, _residual(level.A, level.A_csr, r, e))
+        return e
 
     def apply(self, r):
         rr = r.to(self.dtype)
@@ -193,7 +226,8 @@ class AMG(Preconditioner):
             return self
         if self._transpose is None:
             self._transpose = AMG(self.A.T, self.pre, self.post, self.omega, self.max_coarse, kind=self.kind,
-                                  smoother=self.smoother, degree=self.degree, cycle_dtype=self.cycle_dtype)
+                                  smoother=self.smoother, degree=self.degree, cycle_dtype=self.cycle_dtype,
+                                  cycle=self.cycle)
         return self._transpose
 
     @property
