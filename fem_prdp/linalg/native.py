@@ -64,7 +64,7 @@ _ARGTYPES = {
     "gram_assemble": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _i64, _p],
     "gram_vjp": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
     "csr_spgemm": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
-    "sa_prolongator": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
+    "sa_prolongator": [_i64, _i64, _p, _p, _p, _p, _p, _p, ctypes.c_double, _p, _p, _p, _p, ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
              "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_assemble": None,
@@ -399,11 +399,15 @@ def csr_spgemm(a: tuple[torch.Tensor, torch.Tensor, torch.Tensor], b: tuple[torc
 
 
 def sa_prolongator(a: tuple[torch.Tensor, torch.Tensor, torch.Tensor], agg: torch.Tensor, t: torch.Tensor,
-                   w: torch.Tensor, n_agg: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   w: torch.Tensor | float, n_agg: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """P = T - diag(w) A T as CSR (crow int64, col int32, values), T [n, n_agg] holding t[j]
-    at (j, agg[j]) (agg int32 [n], -1: no aggregate); A as (crow int32, col int32, values)."""
+    at (j, agg[j]) (agg int32 [n], -1: no aggregate); A as (crow int32, col int32, values).
+    w: the weights [n], or a number omega for w_i = omega / sum_j |a_ij| (0 for a zero row),
+    summed in the kernel's pass over A."""
     ac, aj, av = a[0].to(torch.int32).contiguous(), a[1].to(torch.int32).contiguous(), a[2].contiguous()
-    agg, t, w = agg.to(torch.int32).contiguous(), t.to(av.dtype).contiguous(), w.to(av.dtype).contiguous()
+    agg, t = agg.to(torch.int32).contiguous(), t.to(av.dtype).contiguous()
+    weights, omega = (w.to(av.dtype).contiguous(), 0.0) if isinstance(w, torch.Tensor) else (None, float(w))
     n = ac.numel() - 1
     fn = getattr(_library(), f"sa_prolongator_{_SUFFIX[av.dtype]}")
-    return _two_pass(fn, n, (n, n_agg, _ptr(ac), _ptr(aj), _ptr(av), _ptr(agg), _ptr(t), _ptr(w)), av.dtype)
+    return _two_pass(fn, n, (n, n_agg, _ptr(ac), _ptr(aj), _ptr(av), _ptr(agg), _ptr(t), _ptr(weights), omega),
+                     av.dtype)

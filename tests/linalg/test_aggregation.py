@@ -44,6 +44,14 @@ def test_prolongator_kernel_is_the_smoothed_tentative_prolongator():
                (n, 9))
     assert P.has_sorted_indices
     np.testing.assert_allclose(P.toarray(), expected, rtol=1e-13, atol=1e-15)
+    # a number instead: the row-wise Gershgorin weights omega / sum_j |a_ij|, a zero row 0
+    A = (sp.diags((np.arange(n) != 5).astype(float)) @ A).tocsr()  # row 5 empty
+    A.eliminate_zeros()
+    sums = np.asarray(abs(A).sum(axis=1)).ravel()
+    w = np.divide(4.0 / 3.0, sums, out=np.zeros(n), where=sums != 0)
+    expected = (T - sp.diags(w) @ A @ T).toarray()
+    P = _scipy(native.sa_prolongator(_csr(A), torch.from_numpy(agg), torch.from_numpy(t), 4.0 / 3.0, 9), (n, 9))
+    np.testing.assert_allclose(P.toarray(), expected, rtol=1e-13, atol=1e-15)
 
 
 def test_hierarchy_matches_pyamgs_and_preconditions_as_well():
