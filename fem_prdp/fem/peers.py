@@ -85,11 +85,13 @@ def _torch_fem(A, b, weights, precond: str):
 
 def _amg_products(A):
     """One CG iteration's matrix products with our AMG of A, as a callable: CG's product
-    with A and, per level of the V-cycle, degree * (pre + post) products with the level's
+    with A and, per visit of a level, degree * (pre + post) products with the level's
     matrix (the Chebyshev steps after the first, which starts from zero, and the residual
-    before restriction), one each with R and P, and the coarsest level's dense product: the
-    same library calls on vectors of the same sizes. Run as many times as our solve
-    iterates, a floor for any solve with this hierarchy that multiplies this way."""
+    before restriction), one each with R and P, and per visit of the coarsest level its
+    dense product; in a W-cycle each smoothed coarse level is visited twice per visit of
+    the level above, with one residual product between the two. The same library calls on
+    vectors of the same sizes. Run as many times as our solve iterates, a floor for any
+    solve with this hierarchy that multiplies this way."""
     M = AMG(A)
     gen = torch.Generator().manual_seed(0)
 
@@ -103,12 +105,19 @@ def _amg_products(A):
 
     def products():
         csr @ x
-        for lvl, v, c in levels:
-            for _ in range(M.degree * (M.pre + M.post)):
-                lvl.A_csr @ v
-            lvl.R_csr @ v
-            lvl.P_csr @ c
-        M.coarse_inv @ coarse
+        visits = 1
+        for depth, (lvl, v, c) in enumerate(levels):
+            if depth and M.w_cycle:  # each coarse solve here: two cycles, the residual between them
+                for _ in range(visits):
+                    lvl.A_csr @ v
+                visits *= 2
+            for _ in range(visits):
+                for _ in range(M.degree * (M.pre + M.post)):
+                    lvl.A_csr @ v
+                lvl.R_csr @ v
+                lvl.P_csr @ c
+        for _ in range(visits):
+            M.coarse_inv @ coarse
 
     return products
 
