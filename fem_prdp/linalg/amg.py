@@ -19,8 +19,9 @@ Two hierarchies, for two kinds of matrix:
 
 The cycle is a V-cycle, or a W-cycle (`cycle`: each smoothed coarse level solved by two
 steps of its own cycle) where the first coarse level is large: on 3D steady heat at 512k
-nodes (19,683 rows on level 1) that took CG from 28 to 24 iterations for ~6% more work per
-cycle, while at 50k it cost more in calls than it saved (experiments/RESULTS.md).
+nodes (19,683 rows on level 1) that took CG from 28 to 24 iterations for about a tenth more
+matrix entries read per cycle, while at 50k it cost more in calls than it saved
+(experiments/RESULTS.md).
 
 The coarsest level is solved with a dense inverse, or with the pseudo-inverse (pyamg's
 default) when that matrix is singular: eliminated Dirichlet rows can form aggregates whose
