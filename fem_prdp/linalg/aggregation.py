@@ -15,7 +15,7 @@ Without the kernels the whole hierarchy is pyamg's.
 The settings, measured on the 3D steady-heat systems (experiments/RESULTS.md):
 - No strength-of-connection filter (pyamg's default, theta = 0, keeps every stored entry, so
   the aggregates are the same) and no Gauss-Seidel improvement of the constant near-nullspace
-  candidate: 0.62 -> 0.36 s of pyamg's set-up at 512k nodes, CG iterations equal (28).
+  candidate: 0.62 -> 0.36 s of pyamg's set-up at 512k nodes, CG iterations equal (28, V-cycle).
 - Jacobi prolongation smoothing, omega = 4/3, weighted row by row on the finest level (the
   Gershgorin sum of |a_ij|) instead of by an estimate of rho(D^-1 A): pyamg's Arnoldi
   estimate was 55% of its set-up at 50k nodes. The coarser levels keep an estimate (there

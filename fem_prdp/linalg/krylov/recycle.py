@@ -10,8 +10,9 @@ in that norm than a zero start ("init-CG", Erhel & Guyomarc'h, SIAM J. Matrix An
 21, 2000). The span holds the eigenvectors the forward solve had to resolve, the extreme
 ones first, and those are what a CG run from zero spends its iterations on. The implicit
 backward pass of `solve` starts its adjoint solve (A^T = A for CG) from this y0: measured on
-3D steady heat with the AMG cycle (`fem-prdp bench solvers`), 22 -> 17 adjoint iterations at
-50k nodes, 27 -> 20 at 205k and 28 -> 21 at 512k (experiments/RESULTS.md).
+3D steady heat with the AMG V-cycle (`fem-prdp bench solvers`), 22 -> 17 adjoint iterations
+at 50k nodes, 27 -> 20 at 205k and 28 -> 21 at 512k; with the W-cycle AMG now takes at the
+two larger sizes, 23 -> 18 and 24 -> 18 (experiments/RESULTS.md).
 
 The directions are a start, not part of the answer: the adjoint still iterates to its own
 tolerance, so they are kept in float32 (half the memory; their rounding is a perturbation of
