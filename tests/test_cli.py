@@ -180,6 +180,8 @@ def test_bench_peers_quick_agrees_with_torch_fem_and_scikit_fem(tmp_path, monkey
     # our backward makes at least the products the floor counts (timing noise aside)
     assert amg["products_floor_s"] > 0 and amg["backward_over_products"] > 0.5
     assert 0 < amg["adjoint_iterations"] < amg["iterations"]  # started from the forward's directions
+    # torch-fem's own cycle on the same system: a hierarchy like ours, as many iterations give or take
+    assert 0 < amg["torch_fem_iterations"] <= amg["iterations"] + 3
     memory = data["memory"]  # one fresh process per contender (Linux)
     if sys.platform.startswith("linux"):
         assert {r["preconditioner"] for r in memory} == {"jacobi", "amg"}

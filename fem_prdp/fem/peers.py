@@ -83,6 +83,17 @@ def _torch_fem(A, b, weights, precond: str):
     return t1 - t0, t2 - t1, x.detach(), At.grad.values(), rhs.grad, None, None
 
 
+def _torch_fem_amg_iterations(A, b) -> int:
+    """CG iterations of torch-fem's own AMG-preconditioned CG on A x = b to rtol 1e-10 (the
+    loop and cycle its `differentiable_sparse_solve` runs, which returns no count: the
+    private `_krylov` and `_multigrid` of the pinned torch-fem 0.14)."""
+    from torchfem.sparse import _krylov, _multigrid
+
+    At = torch.sparse_csr_tensor(A.pattern.crow.long(), A.pattern.col.long(), A.values.detach().clone(),
+                                 size=A.shape, check_invariants=False)  # a valid CSR pattern
+    return int(_krylov(At, b.detach(), "cg", 1e-10, _multigrid(At, None))[1])
+
+
 def _amg_products(A):
     """One CG iteration's matrix products with our AMG of A, as a callable: CG's product
     with A and, per visit of a level, degree * (pre + post) products with the level's
@@ -173,7 +184,7 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
         })
         if floors:  # what the products of our cycle alone cost, at our adjoint's iteration count
             floor = statistics.median(floors)
-            rows[-1].update({"products_floor_s": floor, "backward_over_products": bwd["fem_prdp"] / floor,
+            rows[-1].update({"torch_fem_iterations": _torch_fem_amg_iterations(A, b),"products_floor_s": floor, "backward_over_products": bwd["fem_prdp"] / floor,
                              "torch_fem_backward_over_products": bwd["torch-fem"] / floor})
         if precond == "jacobi":  # how close either comes to the memory traffic CG must make
             stored, row_arrays = fused_storage(A)
