@@ -63,13 +63,15 @@ _ARGTYPES = {
     "csr_symmetric": [_i64, _i64, _i64, _p, _p, _p, ctypes.c_double, ctypes.c_int],
     "gram_assemble": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _i64, _p],
     "gram_vjp": [_i64, _i64, _i64, _i64, _i64, _i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
-    "csr_spgemm": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
-    "sa_prolongator": [_i64, _i64, _p, _p, _p, _p, _p, _p, ctypes.c_double, _p, _p, _p, _p, ctypes.c_int],
+    "csr_spgemm": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
+    "sa_prolongator": [_i64, _i64, _p, _p, _p, _p, _p, _p, ctypes.c_double, _p, _p, ctypes.c_int],
+    "rows_collect": [_p, _p, _p, _p],
+    "rows_discard": [_p],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
              "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_assemble": None,
              "gram_vjp": None, "csr_spgemm": ctypes.c_int,
-             "sa_prolongator": ctypes.c_int}
+             "sa_prolongator": ctypes.c_int, "rows_collect": None, "rows_discard": None}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -370,19 +372,25 @@ def gram_vjp(slot: torch.Tensor, g: torch.Tensor, fv: torch.Tensor, fu: torch.Te
     return out
 
 
-def _two_pass(fn, n: int, args: tuple, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run a counting-then-filling CSR kernel (fn(*args, count, crow, col, val, threads)):
-    (crow int64 [n + 1], col int32, values) of the matrix it builds."""
+def _built_rows(fn, n: int, args: tuple, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run a one-pass CSR builder (fn(*args, count, handle, threads): each thread builds its
+    block of rows into its own buffers and counts them) and collect its rows: (crow int64
+    [n + 1], col int32, values) of the matrix it builds."""
+    lib = _library()
     count = torch.empty(n, dtype=torch.int64)
-    threads = torch.get_num_threads()
-    if fn(*args, _ptr(count), None, None, None, threads) != 0:
+    handle = ctypes.c_void_p()
+    if fn(*args, _ptr(count), ctypes.addressof(handle), torch.get_num_threads()) != 0:
         raise MemoryError(f"{fn.__name__}: out of memory")
-    crow = torch.zeros(n + 1, dtype=torch.int64)
-    torch.cumsum(count, 0, out=crow[1:])
-    col = torch.empty(int(crow[-1]), dtype=torch.int32)
-    val = torch.empty(int(crow[-1]), dtype=dtype)
-    if fn(*args, None, _ptr(crow), _ptr(col), _ptr(val), threads) != 0:
-        raise MemoryError(f"{fn.__name__}: out of memory")
+    suffix = _SUFFIX[dtype]
+    try:
+        crow = torch.zeros(n + 1, dtype=torch.int64)
+        torch.cumsum(count, 0, out=crow[1:])
+        col = torch.empty(int(crow[-1]), dtype=torch.int32)
+        val = torch.empty(int(crow[-1]), dtype=dtype)
+    except BaseException:
+        getattr(lib, f"rows_discard_{suffix}")(handle)
+        raise
+    getattr(lib, f"rows_collect_{suffix}")(handle, _ptr(crow), _ptr(col), _ptr(val))  # frees the buffers
     return crow, col, val
 
 
@@ -390,11 +398,11 @@ def csr_spgemm(a: tuple[torch.Tensor, torch.Tensor, torch.Tensor], b: tuple[torc
                n_cols: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """C = A B of two CSR matrices given as (crow [n + 1] int32, col int32, values), B with
     `n_cols` columns: (crow int64, col int32, values) of C, each row sorted by column. Rows
-    in parallel; one pass counts each row's entries, one fills them."""
+    in parallel, each thread's block built once into its own buffers, then copied into place."""
     (ac, aj, av), (bc, bj, bv) = ((i.to(torch.int32).contiguous(), j.to(torch.int32).contiguous(), v.contiguous())
                                   for i, j, v in (a, b))
     fn = getattr(_library(), f"csr_spgemm_{_SUFFIX[av.dtype]}")
-    return _two_pass(fn, ac.numel() - 1, (ac.numel() - 1, n_cols, _ptr(ac), _ptr(aj), _ptr(av), _ptr(bc), _ptr(bj),
+    return _built_rows(fn, ac.numel() - 1, (ac.numel() - 1, n_cols, _ptr(ac), _ptr(aj), _ptr(av), _ptr(bc), _ptr(bj),
                                           _ptr(bv)), av.dtype)
 
 
@@ -409,5 +417,5 @@ def sa_prolongator(a: tuple[torch.Tensor, torch.Tensor, torch.Tensor], agg: torc
     weights, omega = (w.to(av.dtype).contiguous(), 0.0) if isinstance(w, torch.Tensor) else (None, float(w))
     n = ac.numel() - 1
     fn = getattr(_library(), f"sa_prolongator_{_SUFFIX[av.dtype]}")
-    return _two_pass(fn, n, (n, n_agg, _ptr(ac), _ptr(aj), _ptr(av), _ptr(agg), _ptr(t), _ptr(weights), omega),
+    return _built_rows(fn, n, (n, n_agg, _ptr(ac), _ptr(aj), _ptr(av), _ptr(agg), _ptr(t), _ptr(weights), omega),
                      av.dtype)

@@ -29,6 +29,21 @@ def test_product_kernel_is_scipys_product_with_sorted_rows():
     C = _scipy(native.csr_spgemm(_csr(A), _csr(B), 150), (300, 150))
     assert C.has_sorted_indices and all(np.all(np.diff(C.indices[C.indptr[i]:C.indptr[i + 1]]) > 0) for i in range(300))
     np.testing.assert_allclose(C.toarray(), (A @ B).toarray(), rtol=1e-14, atol=1e-15)
+    # each thread builds its block of rows into its own buffers (C has 5x A's entries: they
+    # grow), copied into place after: the same matrix from any number of threads, also with
+    # more threads than rows
+    assert C.nnz > 4 * A.nnz
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 3, 5):
+            torch.set_num_threads(n)
+            again = _scipy(native.csr_spgemm(_csr(A), _csr(B), 150), (300, 150))
+            assert np.array_equal(again.indptr, C.indptr) and np.array_equal(again.indices, C.indices)
+            np.testing.assert_array_equal(again.data, C.data)
+            few = _scipy(native.csr_spgemm(_csr(A[:3]), _csr(B), 150), (3, 150))
+            np.testing.assert_allclose(few.toarray(), (A[:3] @ B).toarray(), rtol=1e-14, atol=1e-15)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_prolongator_kernel_is_the_smoothed_tentative_prolongator():
