@@ -13,7 +13,7 @@ the contenders alternating, agreement printed next to each ratio. Needs the `ben
   library's forward time over the floor of the storage it reads: ours the symmetric
   layout's diagonal and lower half (`linalg.bench.fused_storage`), torch-fem's plain CSR.
 - For AMG, the products floor: the time of the matrix products alone that our iterations
-  make (CG's and the V-cycle's, the same library calls: `_amg_products`, timed in the
+  make (CG's and the V-cycle's, the same calls: `_amg_products`, timed in the
   same alternating rounds, as many as our adjoint iterates: from the projection onto the
   forward's CG directions it needs fewer than the forward, `linalg.krylov.recycle`) and
   each library's backward over it; torch-fem's backward over that floor is the largest
@@ -100,8 +100,9 @@ def _amg_products(A):
     matrix (the Chebyshev steps after the first, which starts from zero, and the residual
     before restriction), one each with R and P, and per visit of the coarsest level its
     dense product; in a W-cycle each smoothed coarse level is visited twice per visit of
-    the level above, with one residual product between the two. The same library calls on
-    vectors of the same sizes. Run as many times as our solve iterates, a floor for any
+    the level above, with one residual product between the two. The same calls (the
+    finest level's products through the symmetric layout's kernel) on vectors of the same
+    sizes. Run as many times as our solve iterates, a floor for any
     solve with this hierarchy that multiplies this way."""
     M = AMG(A)
     gen = torch.Generator().manual_seed(0)
@@ -120,11 +121,11 @@ def _amg_products(A):
         for depth, (lvl, v, c) in enumerate(levels):
             if depth and M.w_cycle:  # each coarse solve here: two cycles, the residual between them
                 for _ in range(visits):
-                    lvl.A_csr @ v
+                    lvl.residual(v, v)
                 visits *= 2
             for _ in range(visits):
                 for _ in range(M.degree * (M.pre + M.post)):
-                    lvl.A_csr @ v
+                    lvl.residual(v, v)  # the finest level's through the symmetric layout, as in the cycle
                 lvl.R_csr @ v
                 lvl.P_csr @ c
         for _ in range(visits):

@@ -115,16 +115,17 @@ class CSRPattern:
         self._cache[key] = (dofs.clone(), slots)
         return slots
 
-    def symmetric_layout(self) -> SymmetricLayout | None:
+    def symmetric_layout(self, renumber: bool = True) -> SymmetricLayout | None:
         """The fused CG loop's diagonal-and-lower-half layout of this pattern for the
-        current thread count, or None when the pattern is not structurally symmetric or
-        lacks a diagonal entry (cached per thread count)."""
-        key = ("symmetric", native.layout_parts())
+        current thread count (renumbered by reverse Cuthill-McKee, or with renumber=False
+        in this pattern's numbering), or None when the pattern is not structurally
+        symmetric or lacks a diagonal entry (cached per thread count and numbering)."""
+        key = ("symmetric", native.layout_parts()) + (() if renumber else ("own numbering",))
         if key not in self._cache:
             layout = None
             if (self.shape[0] == self.shape[1] and self.device.type == "cpu" and native.available()
                     and native.csr_symmetric(self.crow, self.col, None, 0.0)):
-                layout = symmetric_layout(self.crow, self.col, key[1])
+                layout = symmetric_layout(self.crow, self.col, key[1], renumber)
             self._cache[key] = layout
         return self._cache[key]
 

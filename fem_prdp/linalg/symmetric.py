@@ -62,11 +62,13 @@ class SymmetricLayout:
         return native.gather_values(values, self.src)
 
 
-def symmetric_layout(crow: torch.Tensor, col: torch.Tensor, parts: int) -> SymmetricLayout | None:
+def symmetric_layout(crow: torch.Tensor, col: torch.Tensor, parts: int, renumber: bool = True) -> SymmetricLayout | None:
     """The `SymmetricLayout` of a structurally symmetric CSR pattern (int32 crow [n + 1], col
     [nnz], sorted rows), or None when a row has no stored diagonal. Built with int32 arrays
     and scipy's in-place row sorts: a one-off per pattern whose peak is a few int32 arrays
-    of nnz (numpy argsorts on int64 keys had tripled the first solve's peak memory)."""
+    of nnz (numpy argsorts on int64 keys had tripled the first solve's peak memory).
+    renumber=False keeps A's numbering (order is the identity): for products whose vectors
+    other matrices in A's numbering also read (the AMG cycle's finest level)."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
@@ -75,8 +77,8 @@ def symmetric_layout(crow: torch.Tensor, col: torch.Tensor, parts: int) -> Symme
     if 3 * n >= 2**31 or nnz >= 2**31:
         return None
     crow_np, col_np = crow.cpu().numpy(), col.cpu().numpy()
-    numbering = reverse_cuthill_mckee(csr_matrix((np.ones(nnz, dtype=np.int8), col_np, crow_np), shape=(n, n)),
-                                      symmetric_mode=True).astype(i32)
+    numbering = (reverse_cuthill_mckee(csr_matrix((np.ones(nnz, dtype=np.int8), col_np, crow_np), shape=(n, n)),
+                                       symmetric_mode=True).astype(i32) if renumber else np.arange(n, dtype=i32))
     new_of = np.empty(n, dtype=i32)
     new_of[numbering] = np.arange(n, dtype=i32)
     # A renumbered: row i of the layout is row numbering[i] of A, its entries' positions in

@@ -20,6 +20,7 @@ from fem_prdp.linalg import (
     PressureConvectionDiffusion,
     SolveStatus,
     SparseMatrix,
+    native,
     solve,
 )
 from fem_prdp.linalg.precond import chebyshev_iteration
@@ -146,6 +147,31 @@ def test_a_float32_cycle_preconditions_float64_cg_as_well_as_a_float64_one():
     assert its["mixed"] <= its["exact"] + 2
     with pytest.raises(ValueError, match="cycle_dtype must be one of"):
         AMG(A, cycle_dtype="half")
+
+
+@pytest.mark.skipif(not native.available(), reason=native.status())
+def test_the_finest_level_multiplies_through_the_symmetric_layout_on_one_vector():
+    from fem_prdp.fem.bench import steady_heat_system
+
+    _, rho, _, system = steady_heat_system(16)
+    A, b = system(rho)
+    M = AMG(A)
+    assert M.levels[0].layout is not None and M.levels[0].layout[0].parts == native.layout_parts()
+    plain = AMG(A)
+    plain.levels[0] = plain.levels[0]._replace(layout=None)
+    r = b[None]
+    # the same float32 cycle, its products summed in another order
+    torch.testing.assert_close(M.apply(r), plain.apply(r), rtol=1e-5, atol=1e-6 * float(plain.apply(r).abs().max()))
+    its = [int(solve(A, b, CG(rtol=1e-10, max_iters=200), P)[1].n_iters[0]) for P in (M, plain)]
+    assert its[0] == its[1], its
+    # a vector that needs its gradient: the library's product, and the gradient flows
+    rg = r.clone().requires_grad_(True)
+    M.apply(rg).sum().backward()
+    assert rg.grad is not None and torch.isfinite(rg.grad).all()
+    # values that are not symmetric to round-off: no layout (the cycle multiplies by A as given)
+    skewed = A.values.clone()
+    skewed[int(torch.nonzero((A.pattern.row_indices() != A.pattern.col.long()) & (A.values != 0))[0, 0])] *= 1.5
+    assert AMG(A.with_values(skewed), smoother="jacobi", cycle_dtype="float64").levels[0].layout is None
 
 
 class _Dense(Preconditioner):

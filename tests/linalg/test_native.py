@@ -346,3 +346,29 @@ def test_patterns_without_a_symmetric_layout():
     no_diagonal = CSRPattern(torch.tensor([0, 1, 2], dtype=torch.int32), torch.tensor([1, 0], dtype=torch.int32),
                              (2, 2))
     assert no_diagonal.symmetric_layout() is None
+
+
+@pytest.mark.parametrize("renumber", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_symmetric_residual_kernel_is_r_minus_a_x(renumber, dtype):
+    from fem_prdp.fem.bench import steady_heat_system
+    from fem_prdp.linalg.symmetric import symmetric_layout
+
+    _, rho, _, system = steady_heat_system(6)
+    A, _ = system(rho)
+    A = A.with_values(A.values.to(dtype))
+    gen = torch.Generator().manual_seed(0)
+    r, x = (torch.rand(A.shape[0], dtype=torch.float64, generator=gen) for _ in range(2))
+    expected = r - A.to_dense().double() @ x
+    old = torch.get_num_threads()
+    try:
+        for parts, threads in ((1, 2), (3, 2), (2, 1), (4, 3)):  # blocks of rows on any number of threads
+            layout = symmetric_layout(A.pattern.crow, A.pattern.col, parts, renumber=renumber)
+            assert renumber or torch.equal(layout.order, torch.arange(A.shape[0]))
+            torch.set_num_threads(threads)
+            o = layout.order
+            y = native.sym_residual(layout, layout.values(A.values), r[o].to(dtype), x[o].to(dtype))
+            torch.testing.assert_close(y.double(), expected[o], rtol=0, atol=(1e-14 if dtype == torch.float64 else 1e-5)
+                                       * float(expected.abs().max()))
+    finally:
+        torch.set_num_threads(old)
