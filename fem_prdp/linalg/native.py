@@ -312,13 +312,15 @@ def csr_symmetric(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor | 
         crow.shape[0] - 1, B, col.shape[0], _ptr(crow), _ptr(col), _ptr(vals), tol, torch.get_num_threads()))
 
 
-def sym_residual(layout: SymmetricLayout, halves: torch.Tensor, r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """r - A x for one vector (r, x: [n] contiguous, in the layout's numbering and the dtype
-    of `halves`, A's values in the layout: `SymmetricLayout.values`), from A's diagonal and
-    lower half: ~60% of plain CSR's bytes."""
-    y = torch.empty_like(r)
+def sym_residual(layout: SymmetricLayout, halves: torch.Tensor, r: torch.Tensor | None, x: torch.Tensor,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+    """r - A x (r None: A x) for one vector (r, x: [n] contiguous, in the layout's numbering
+    and the dtype of `halves`, A's values in the layout: `SymmetricLayout.values`), from A's
+    diagonal and lower half: ~60% of plain CSR's bytes. Written into `out` when given
+    (contiguous, not r or x)."""
+    y = torch.empty_like(x) if out is None else out
     getattr(_library(), f"sym_residual_{_SUFFIX[halves.dtype]}")(
-        r.shape[0], layout.parts, _ptr(layout.crow), _ptr(layout.mid), _ptr(layout.col), _ptr(halves), _ptr(r),
+        x.shape[0], layout.parts, _ptr(layout.crow), _ptr(layout.mid), _ptr(layout.col), _ptr(halves), _ptr(r),
         _ptr(x), _ptr(y), torch.get_num_threads())
     return y
 
