@@ -372,3 +372,23 @@ def test_the_symmetric_residual_kernel_is_r_minus_a_x(renumber, dtype):
                                        * float(expected.abs().max()))
     finally:
         torch.set_num_threads(old)
+
+
+def test_cg_products_on_one_vector_go_through_the_symmetric_layout():
+    from fem_prdp.fem.bench import steady_heat_system
+    from fem_prdp.linalg.solve import _Operator
+
+    _, rho, _, system = steady_heat_system(6)
+    A, _ = system(rho)
+    v = torch.rand(1, A.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    skewed = A.values.clone()
+    skewed[int(torch.nonzero((A.pattern.row_indices() != A.pattern.col.long()) & (A.values != 0))[0, 0])] *= 1.5
+    for values, through_layout in ((A.values, True), (skewed, False)):  # not symmetric: the whole matrix
+        op = _Operator(A.pattern, values)
+        out = torch.empty_like(v)
+        op.into(v, out)
+        expected = v @ A.with_values(values).to_dense().T
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-14 * float(expected.abs().max()))
+        assert (op._halves is not None) == through_layout
+        two = torch.cat([v, 2 * v])  # two vectors: one pass over the whole matrix for both
+        torch.testing.assert_close(op.into(two, torch.empty_like(two)), two @ A.with_values(values).to_dense().T)
