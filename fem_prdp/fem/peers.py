@@ -42,6 +42,7 @@ import torch
 from .._timing import synchronize
 from ..linalg import AMG, CG, Jacobi, solve
 from ..linalg.bench import floor_bytes, fused_storage, read_bandwidth
+from ..linalg.solve import _Operator
 from .assembly import assemble_matrix
 from .bench import steady_heat_system
 from .forms import stiffness
@@ -96,7 +97,7 @@ def _torch_fem_amg_iterations(A, b) -> int:
 
 def _amg_products(A):
     """One CG iteration's matrix products with our AMG of A, as a callable: CG's product
-    with A and, per visit of a level, degree * (pre + post) products with the level's
+    with A (through the symmetric layout, as `solve` makes it) and, per visit of a level, degree * (pre + post) products with the level's
     matrix (the Chebyshev steps after the first, which starts from zero, and the residual
     before restriction), one each with R and P, and per visit of the coarsest level its
     dense product; in a W-cycle each smoothed coarse level is visited twice per visit of
@@ -110,13 +111,13 @@ def _amg_products(A):
     def vector(n: int, dtype) -> torch.Tensor:
         return torch.rand(n, generator=gen, dtype=dtype).to(A.device)
 
-    x = vector(A.shape[0], A.dtype)
-    csr = A.pattern.csr_tensor(A.values.detach())
+    x = vector(A.shape[0], A.dtype)[None]
+    Ax, operator = torch.empty_like(x), _Operator(A.pattern, A.values.detach())  # CG's, as `solve` makes it
     levels = [(lvl, vector(lvl.A.shape[0], M.dtype), vector(lvl.P.shape[1], M.dtype)) for lvl in M.levels]
     coarse = vector(M.coarse_inv.shape[0], M.dtype)
 
     def products():
-        csr @ x
+        operator.into(x, Ax)
         visits = 1
         for depth, (lvl, v, c) in enumerate(levels):
             if depth and M.w_cycle:  # each coarse solve here: two cycles, the residual between them
