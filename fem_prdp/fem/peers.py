@@ -40,9 +40,8 @@ import time
 import torch
 
 from .._timing import synchronize
-from ..linalg import AMG, CG, Jacobi, solve
+from ..linalg import AMG, CG, Jacobi, native, solve
 from ..linalg.bench import floor_bytes, fused_storage, read_bandwidth
-from ..linalg.solve import _Operator
 from .assembly import assemble_matrix
 from .bench import steady_heat_system
 from .forms import stiffness
@@ -111,13 +110,16 @@ def _amg_products(A):
     def vector(n: int, dtype) -> torch.Tensor:
         return torch.rand(n, generator=gen, dtype=dtype).to(A.device)
 
-    x = vector(A.shape[0], A.dtype)[None]
-    Ax, operator = torch.empty_like(x), _Operator(A.pattern, A.values.detach())  # CG's, as `solve` makes it
+    x = vector(A.shape[0], A.dtype)
+    # CG's product as `solve` makes it: through A's own-numbering symmetric layout where it applies
+    layout = A.pattern.symmetric_layout(renumber=False) if native.usable(A.values.detach()) else None
+    halves = layout.values(A.values.detach()) if layout is not None else None
+    csr = A.pattern.csr_tensor(A.values.detach())
     levels = [(lvl, vector(lvl.A.shape[0], M.dtype), vector(lvl.P.shape[1], M.dtype)) for lvl in M.levels]
     coarse = vector(M.coarse_inv.shape[0], M.dtype)
 
     def products():
-        operator.into(x, Ax)
+        native.sym_residual(layout, halves, None, x) if halves is not None else csr @ x
         visits = 1
         for depth, (lvl, v, c) in enumerate(levels):
             if depth and M.w_cycle:  # each coarse solve here: two cycles, the residual between them

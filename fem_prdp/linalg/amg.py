@@ -186,7 +186,7 @@ class AMG(Preconditioner):
         """The finest level with A's values also in the diagonal-and-lower-half layout of A's
         own numbering (`CSRPattern.symmetric_layout(renumber=False)`, made once per pattern),
         through which its products on one vector go (`native.sym_residual`): ~60% of plain
-        CSR's bytes, 1.2-1.4x faster than the library's product at 50k-512k nodes in float32
+        CSR's bytes, 1.2-1.3x faster than the library's product at 50k-512k nodes in float32
         (experiments/RESULTS.md). The level as it is where the kernels or the layout do not
         apply (GPU, no diagonal, values not symmetric to round-off in the cycle's precision).
         symmetric: A was found symmetric to 1e-12 (its float32 copy then is to rounding)."""

@@ -72,7 +72,7 @@ class _Operator:
 
     `into` on one vector multiplies a matrix symmetric to round-off from its diagonal and
     lower half (`CSRPattern.symmetric_layout(renumber=False)`, made once per pattern;
-    `native.sym_residual`), ~60% of plain CSR's bytes: 1.2-1.4x faster than MKL's product
+    `native.sym_residual`), ~60% of plain CSR's bytes: 1.3-1.5x faster than MKL's float64 product
     at 50k-512k nodes (experiments/RESULTS.md). A's values are put into that layout on the
     first such product of this operator (a forward solve's operator serves its adjoint
     too: `_ImplicitSolve`)."""
