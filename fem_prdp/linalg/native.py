@@ -12,7 +12,9 @@ preconditioner is Jacobi or none. `spmv` uses the multi-vector product (one shar
 matrix, B vectors in torch's [B, n] layout) where it would otherwise call MKL once per
 vector. Mass and stiffness are assembled and differentiated through them in one pass over
 the cells (`fem.gram`), and the smoothed-aggregation set-up forms its prolongators and
-Galerkin products with them (`aggregation`). Everything else keeps the torch (or pyamg)
+Galerkin products with them (`aggregation`). A matrix symmetric to round-off is multiplied
+from its diagonal and lower half on one vector (`sym_residual`): the AMG cycle's finest
+level and CG's product in the torch loop. Everything else keeps the torch (or pyamg)
 path, which is also the reference the tests compare against.
 
 The library is compiled when the package is installed (setup.py: portable -O3 with
@@ -314,10 +316,11 @@ def csr_symmetric(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor | 
 
 def sym_residual(layout: SymmetricLayout, halves: torch.Tensor, r: torch.Tensor | None, x: torch.Tensor,
                  out: torch.Tensor | None = None) -> torch.Tensor:
-    """r - A x (r None: A x) for one vector (r, x: [n] contiguous, in the layout's numbering
+    """r - A x (r None: A x) for one vector (r, x: [n], in the layout's numbering
     and the dtype of `halves`, A's values in the layout: `SymmetricLayout.values`), from A's
     diagonal and lower half: ~60% of plain CSR's bytes. Written into `out` when given
     (contiguous, not r or x)."""
+    x, r = x.contiguous(), (None if r is None else r.contiguous())
     y = torch.empty_like(x) if out is None else out
     getattr(_library(), f"sym_residual_{_SUFFIX[halves.dtype]}")(
         x.shape[0], layout.parts, _ptr(layout.crow), _ptr(layout.mid), _ptr(layout.col), _ptr(halves), _ptr(r),

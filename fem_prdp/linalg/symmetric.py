@@ -1,7 +1,8 @@
 """`SymmetricLayout`: a symmetric matrix's pattern stored by its diagonal and lower half, the
-form in which the fused Jacobi-PCG loop (`native.jacobi_cg`) multiplies by a matrix that is
-symmetric to round-off. Built once per pattern and thread count (`CSRPattern.symmetric_layout`);
-only the values are gathered into it per solve."""
+form in which the fused Jacobi-PCG loop (`native.jacobi_cg`, renumbered) and the products on
+one vector of the AMG cycle and of CG (`native.sym_residual`, in A's own numbering) multiply
+by a matrix that is symmetric to round-off. Built once per pattern, thread count and
+numbering (`CSRPattern.symmetric_layout`); only the values are gathered into it per solve."""
 
 from __future__ import annotations
 

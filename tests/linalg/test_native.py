@@ -370,6 +370,9 @@ def test_the_symmetric_residual_kernel_is_r_minus_a_x(renumber, dtype):
             y = native.sym_residual(layout, layout.values(A.values), r[o].to(dtype), x[o].to(dtype))
             torch.testing.assert_close(y.double(), expected[o], rtol=0, atol=(1e-14 if dtype == torch.float64 else 1e-5)
                                        * float(expected.abs().max()))
+            strided = torch.stack([x[o], x[o]], dim=1).to(dtype)[:, 0]  # a view with stride 2
+            torch.testing.assert_close(native.sym_residual(layout, layout.values(A.values), None, strided),
+                                       r[o].to(dtype) - y)
     finally:
         torch.set_num_threads(old)
 
