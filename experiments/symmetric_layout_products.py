@@ -53,11 +53,11 @@ def products(A, repeats: int) -> dict:
 
 
 def solves(A, b, weights, repeats: int) -> dict:
-    through_layout = solve_module._Operator._symmetric_halves
+    through_layout = solve_module._Operator.__dict__["_halves"]  # CG's operator: values in the layout
     A.pattern.symmetric_layout(renumber=False)  # once per pattern
 
     def run(variant: str):
-        solve_module._Operator._symmetric_halves = through_layout if variant == "both" else (lambda self: None)
+        solve_module._Operator._halves = through_layout if variant == "both" else property(lambda self: None)
         values = A.values.detach().clone().requires_grad_(True)
         Av = A.with_values(values)
         t0 = time.perf_counter()
@@ -77,7 +77,7 @@ def solves(A, b, weights, repeats: int) -> dict:
                 if i:
                     rs.append(out)
     finally:
-        solve_module._Operator._symmetric_halves = through_layout
+        solve_module._Operator._halves = through_layout
     return {v: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs), rs[-1][2], rs[-1][3])
             for v, rs in runs.items()}
 

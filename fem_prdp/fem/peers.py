@@ -64,14 +64,19 @@ def _ours(A, b, weights, precond: str):
     return t1 - t0, t2 - t1, x.detach(), vals.grad, rhs.grad, int(info.n_iters[0]), int(info.adjoint[0].n_iters[0])
 
 
+def _torch_fem_matrix(A) -> torch.Tensor:
+    """A as the CSR tensor torch-fem takes (int64 indices, a copy of the detached values)."""
+    return torch.sparse_csr_tensor(A.pattern.crow.long(), A.pattern.col.long(), A.values.detach().clone(),
+                                   size=A.shape, check_invariants=False)  # a valid CSR pattern
+
+
 def _torch_fem(A, b, weights, precond: str):
     from torchfem.sparse import differentiable_sparse_solve
 
     rhs = b.detach().clone().requires_grad_(True)
     # The matrix itself is the leaf: its gradient is torch-fem's sparse dL/dA on the pattern
     # (built from a values leaf instead, autograd would densify it on the way back).
-    At = torch.sparse_csr_tensor(A.pattern.crow.long(), A.pattern.col.long(), A.values.detach().clone(),
-                                 size=A.shape, check_invariants=False).requires_grad_(True)  # a valid CSR pattern
+    At = _torch_fem_matrix(A).requires_grad_(True)
     synchronize()
     t0 = time.perf_counter()
     x = differentiable_sparse_solve(At, rhs, stol=1e-10, method="cg", preconditioner=precond)
@@ -89,21 +94,20 @@ def _torch_fem_amg_iterations(A, b) -> int:
     private `_krylov` and `_multigrid` of the pinned torch-fem 0.14)."""
     from torchfem.sparse import _krylov, _multigrid
 
-    At = torch.sparse_csr_tensor(A.pattern.crow.long(), A.pattern.col.long(), A.values.detach().clone(),
-                                 size=A.shape, check_invariants=False)  # a valid CSR pattern
+    At = _torch_fem_matrix(A)
     return int(_krylov(At, b.detach(), "cg", 1e-10, _multigrid(At, None))[1])
 
 
 def _amg_products(A):
     """One CG iteration's matrix products with our AMG of A, as a callable: CG's product
-    with A (through the symmetric layout, as `solve` makes it) and, per visit of a level, degree * (pre + post) products with the level's
+    with A and, per visit of a level, degree * (pre + post) products with the level's
     matrix (the Chebyshev steps after the first, which starts from zero, and the residual
     before restriction), one each with R and P, and per visit of the coarsest level its
     dense product; in a W-cycle each smoothed coarse level is visited twice per visit of
-    the level above, with one residual product between the two. The same calls (the
-    finest level's products through the symmetric layout's kernel) on vectors of the same
-    sizes. Run as many times as our solve iterates, a floor for any
-    solve with this hierarchy that multiplies this way."""
+    the level above, with one residual product between the two. The same calls (CG's and
+    the finest level's products through the symmetric layout's kernel, as `solve` and
+    `AMG` make them) on vectors of the same sizes. Run as many times as our solve
+    iterates, a floor for any solve with this hierarchy that multiplies this way."""
     M = AMG(A)
     gen = torch.Generator().manual_seed(0)
 
@@ -111,15 +115,13 @@ def _amg_products(A):
         return torch.rand(n, generator=gen, dtype=dtype).to(A.device)
 
     x = vector(A.shape[0], A.dtype)
-    # CG's product as `solve` makes it: through A's own-numbering symmetric layout where it applies
-    layout = A.pattern.symmetric_layout(renumber=False) if native.usable(A.values.detach()) else None
-    halves = layout.values(A.values.detach()) if layout is not None else None
+    halves = A.pattern.symmetric_halves(A.values.detach())
     csr = A.pattern.csr_tensor(A.values.detach())
     levels = [(lvl, vector(lvl.A.shape[0], M.dtype), vector(lvl.P.shape[1], M.dtype)) for lvl in M.levels]
     coarse = vector(M.coarse_inv.shape[0], M.dtype)
 
     def products():
-        native.sym_residual(layout, halves, None, x) if halves is not None else csr @ x
+        native.sym_residual(*halves, None, x) if halves is not None else csr @ x
         visits = 1
         for depth, (lvl, v, c) in enumerate(levels):
             if depth and M.w_cycle:  # each coarse solve here: two cycles, the residual between them
@@ -188,7 +190,8 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
         })
         if floors:  # what the products of our cycle alone cost, at our adjoint's iteration count
             floor = statistics.median(floors)
-            rows[-1].update({"torch_fem_iterations": _torch_fem_amg_iterations(A, b),"products_floor_s": floor, "backward_over_products": bwd["fem_prdp"] / floor,
+            rows[-1].update({"torch_fem_iterations": _torch_fem_amg_iterations(A, b),
+                             "products_floor_s": floor, "backward_over_products": bwd["fem_prdp"] / floor,
                              "torch_fem_backward_over_products": bwd["torch-fem"] / floor})
         if precond == "jacobi":  # how close either comes to the memory traffic CG must make
             stored, row_arrays = fused_storage(A)

@@ -190,13 +190,10 @@ class AMG(Preconditioner):
         (experiments/RESULTS.md). The level as it is where the kernels or the layout do not
         apply (GPU, no diagonal, values not symmetric to round-off in the cycle's precision).
         symmetric: A was found symmetric to 1e-12 (its float32 copy then is to rounding)."""
-        if level.A.pattern is not self.A.pattern or not native.usable(level.A.values):
+        if level.A.pattern is not self.A.pattern:
             return level
-        layout = self.A.pattern.symmetric_layout(renumber=False)
-        if layout is None:
-            return level
-        halves = native.gather_values(level.A.values, layout.src) if symmetric else layout.values(level.A.values)
-        return level if halves is None else level._replace(layout=(layout, halves))
+        halves = self.A.pattern.symmetric_halves(level.A.values, checked=symmetric)
+        return level if halves is None else level._replace(layout=halves)
 
     def _smooth(self, level: _Level, r: torch.Tensor, x: torch.Tensor | None, sweeps: int) -> torch.Tensor | None:
         if self.smoother == "chebyshev":

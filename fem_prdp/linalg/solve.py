@@ -18,6 +18,7 @@ is that start's residual.
 from __future__ import annotations
 
 import time
+from functools import cached_property
 
 import torch
 
@@ -79,27 +80,19 @@ class _Operator:
 
     def __init__(self, pattern: CSRPattern, values: torch.Tensor):
         self.pattern, self.values = pattern, values
-        self._halves: tuple | None = None  # (layout, values in it), made on first use
-        self._halves_made = False
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         return spmv(self.pattern, self.values, v)
 
-    def _symmetric_halves(self) -> tuple | None:
-        if not self._halves_made:
-            self._halves_made = True
-            if self.values.ndim == 1 and native.usable(self.values):
-                layout = self.pattern.symmetric_layout(renumber=False)
-                halves = layout.values(self.values) if layout is not None else None
-                self._halves = (layout, halves) if halves is not None else None
-        return self._halves
+    @cached_property
+    def _halves(self) -> tuple | None:
+        """(layout, values in it) or None: `CSRPattern.symmetric_halves`, on first use."""
+        return self.pattern.symmetric_halves(self.values)
 
     def into(self, v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        if v.shape[0] == 1 and native.usable(v) and v.dtype == self.values.dtype:
-            halves = self._symmetric_halves()
-            if halves is not None:
-                native.sym_residual(*halves, None, v[0], out=out[0])
-                return out
+        if v.shape[0] == 1 and native.usable(v) and v.dtype == self.values.dtype and self._halves is not None:
+            native.sym_residual(*self._halves, None, v[0], out=out[0])
+            return out
         return spmv_into(self.pattern, self.values, v, out)
 
 

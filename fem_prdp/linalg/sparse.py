@@ -129,6 +129,19 @@ class CSRPattern:
             self._cache[key] = layout
         return self._cache[key]
 
+    def symmetric_halves(self, values: torch.Tensor, checked: bool = False) -> tuple[SymmetricLayout, torch.Tensor] | None:
+        """(layout, values in it): `values` ([nnz], usable by the fused kernels) in this
+        pattern's own-numbering symmetric layout, for `native.sym_residual`; None where the
+        kernels, the layout or the values' symmetry (to 16 eps; `checked`: known already,
+        not checked again) do not allow it."""
+        if values.ndim != 1 or not native.usable(values):
+            return None
+        layout = self.symmetric_layout(renumber=False)
+        if layout is None:
+            return None
+        halves = native.gather_values(values, layout.src) if checked else layout.values(values)
+        return None if halves is None else (layout, halves)
+
     def batched(self, batch: int) -> CSRPattern:
         """Block-diagonal pattern of `batch` copies (one big CSR product for a batch of
         matrices on this pattern); cached per batch size."""
