@@ -168,8 +168,9 @@ class AMG(Preconditioner):
         self.cycle = cycle
         self.w_cycle = cycle == "W" or (cycle == "auto" and not air and len(self.levels) > 1
                                         and self.levels[1].A.shape[0] >= _W_CYCLE_ROWS)
-        if not air and self.levels:
-            self.levels[0] = self._with_layout(self.levels[0], symmetric)
+        if not air:
+            self.levels = [self._with_layout(level, symmetric) for level in self.levels]
+        self._native = self._native_cycle()
         self._transpose = None
 
     def _fine(self, level_matrix, dtype: torch.dtype) -> SparseMatrix:
@@ -183,17 +184,38 @@ class AMG(Preconditioner):
         return SparseMatrix.from_scipy(level_matrix, dtype=dtype, device=self.A.device)
 
     def _with_layout(self, level: _Level, symmetric: bool) -> _Level:
-        """The finest level with A's values also in the diagonal-and-lower-half layout of A's
-        own numbering (`CSRPattern.symmetric_layout(renumber=False)`, made once per pattern),
-        through which its products on one vector go (`native.sym_residual`): ~60% of plain
-        CSR's bytes, 1.2-1.3x faster than the library's product at 50k-512k nodes in float32
-        (experiments/RESULTS.md). The level as it is where the kernels or the layout do not
-        apply (GPU, no diagonal, values not symmetric to round-off in the cycle's precision).
-        symmetric: A was found symmetric to 1e-12 (its float32 copy then is to rounding)."""
-        if level.A.pattern is not self.A.pattern:
-            return level
-        halves = self.A.pattern.symmetric_halves(level.A.values, checked=symmetric)
+        """The level with its matrix's values also in the diagonal-and-lower-half layout of
+        its own numbering (`CSRPattern.symmetric_layout(renumber=False)`, made once per
+        pattern), through which its products on one vector go (`native.sym_residual`):
+        ~60% of plain CSR's bytes, 1.2-1.3x faster than the library's product at 50k-512k
+        nodes in float32 (experiments/RESULTS.md); on the Galerkin levels, denser (38
+        entries a row on the 8,000-row level of 3D steady heat at 205k nodes), about half
+        the entries read. The level as it is where the kernels or the layout do not apply
+        (GPU, no diagonal, values not symmetric to round-off in the cycle's precision).
+        symmetric: A was found symmetric to 1e-12 (its float32 copy on A's pattern then is
+        to rounding, not checked again)."""
+        checked = symmetric and level.A.pattern is self.A.pattern
+        halves = level.A.pattern.symmetric_halves(level.A.values, checked=checked)
         return level if halves is None else level._replace(layout=halves)
+
+    def _native_cycle(self) -> native.MultigridCycle | None:
+        """The cycle laid out for the fused kernel (`native.MultigridCycle`), which applies it
+        to one vector in one call: at 50k nodes the torch cycle spends about as long in its
+        ~20 calls a level as in its matrix products (experiments/RESULTS.md). None where
+        the kernels do not apply (GPU, no kernels, AIR or Jacobi smoothing)."""
+        if self.kind != "smoothed_aggregation" or self.smoother != "chebyshev" or not native.usable(self.coarse_inv):
+            return None
+        levels = []
+        for level in self.levels:
+            if level.layout is not None:
+                layout, halves = level.layout
+                A = (layout.crow, layout.mid, layout.col, halves, layout.parts)
+            else:
+                A = (level.A.pattern.crow, None, level.A.pattern.col, level.A.values.contiguous(), 0)
+            P, R = ((M.pattern.crow, M.pattern.col, M.values.contiguous()) for M in (level.P, level.R))
+            levels.append((A, level.inv_d.contiguous(), level.masks, P, R))
+        return native.MultigridCycle(levels, self.coarse_inv.contiguous(), self.degree, self.pre, self.post,
+                                     self.w_cycle)
 
     def _smooth(self, level: _Level, r: torch.Tensor, x: torch.Tensor | None, sweeps: int) -> torch.Tensor | None:
         if self.smoother == "chebyshev":
@@ -234,9 +256,22 @@ class AMG(Preconditioner):
         return e
 
     def apply(self, r):
+        if self._takes_native(r):
+            return self._native.apply_into(r[0], torch.empty_like(r)[0])[None]
         rr = r.to(self.dtype)
         # one right-hand side runs on 1-D vectors: fewer torch calls (a 12k-node solve 10% faster)
         return (self._cycle(0, rr[0])[None] if rr.shape[0] == 1 else self._cycle(0, rr)).to(r.dtype)
+
+    def apply_into(self, r: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        if self._takes_native(r) and out.dtype == r.dtype and out.is_contiguous():
+            self._native.apply_into(r[0], out[0])
+            return out
+        return super().apply_into(r, out)
+
+    def _takes_native(self, r: torch.Tensor) -> bool:
+        """One vector r [1, n] (float64 or the cycle's dtype) the fused cycle can take."""
+        return (self._native is not None and r.shape[0] == 1 and r.is_contiguous()
+                and r.dtype in (torch.float64, self.dtype) and native.usable(r))
 
     def transpose(self) -> Preconditioner:
         if self.kind == "smoothed_aggregation":
@@ -257,7 +292,7 @@ class _Level(NamedTuple):
     """One smoothed level: its matrix, 1 / diag, the smoother's interval (Chebyshev) or
     per-sweep masks (Jacobi, AIR's F/C passes), the prolongation and restriction, and the
     three matrices' CSR tensors, made once (the products on one vector use them directly).
-    The finest level of a symmetric A may also hold `layout`, A's `SymmetricLayout` and its
+    A level of a symmetric A may also hold `layout`, its matrix's `SymmetricLayout` and its
     values in it, through which the products on one vector go (`AMG._with_layout`)."""
 
     A: SparseMatrix

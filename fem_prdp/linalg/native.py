@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
            "layout_parts", "csr_symmetric", "gather_values", "gram_assemble", "gram_vjp", "csr_spgemm",
-           "sa_prolongator", "sym_residual"]
+           "sa_prolongator", "sym_residual", "MultigridCycle"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -70,12 +70,14 @@ _ARGTYPES = {
     "rows_collect": [_p, _p, _p, _p],
     "rows_discard": [_p],
     "sym_residual": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
+    "mg_cycle_apply": [_i64, _p, _p, _p, _p, _i64, _i64, _i64, ctypes.c_int, _p, _p, _p, _p, ctypes.c_int,
+                       ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
              "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_assemble": None,
              "gram_vjp": None, "csr_spgemm": ctypes.c_int,
              "sa_prolongator": ctypes.c_int, "rows_collect": None, "rows_discard": None,
-             "sym_residual": None}
+             "sym_residual": None, "mg_cycle_apply": None}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -326,6 +328,58 @@ def sym_residual(layout: SymmetricLayout, halves: torch.Tensor, r: torch.Tensor 
         x.shape[0], layout.parts, _ptr(layout.crow), _ptr(layout.mid), _ptr(layout.col), _ptr(halves), _ptr(r),
         _ptr(x), _ptr(y), torch.get_num_threads())
     return y
+
+
+class MultigridCycle:
+    """A smoothed-aggregation cycle with Chebyshev smoothing (`amg.AMG`) laid out for
+    `mg_cycle_apply`, which applies it to one vector in one call: every level's passes in
+    one parallel region instead of ~20 library calls a level.
+
+    Args:
+        levels: per smoothed level, finest first, (A, inv_d, interval, P, R): A as
+            (crow, mid, col, values, parts) (mid None and parts 0: plain CSR; else the
+            symmetric layout), P and R as (crow, col, values), interval (lower, upper) of the
+            Chebyshev smoother; int32 indices, values of one float dtype, contiguous, CPU.
+        coarse_inv: [m, m] the coarsest level's inverse. degree, pre, post: the Chebyshev
+            degree and sweeps before / after the coarse correction; w_cycle: each smoothed
+            coarse level solved by two steps of its cycle.
+
+    Holds the tensors it points at (and its scratch, 6 vectors a level), so it stays valid
+    as long as it lives.
+    """
+
+    def __init__(self, levels: list, coarse_inv: torch.Tensor, degree: int, pre: int, post: int, w_cycle: bool):
+        if len(levels) > 63:
+            raise ValueError(f"MultigridCycle: at most 63 smoothed levels, got {len(levels)}")
+        self.dtype = coarse_inv.dtype
+        self._keep = [coarse_inv]
+        pointers = []
+        for (crow, mid, col, values, _), inv_d, _, P, R in levels:
+            for t in (crow, mid, col, values, inv_d, *P, *R):
+                if t is not None and not t.is_contiguous():
+                    raise ValueError("MultigridCycle: every tensor must be contiguous")
+                self._keep.append(t)
+                pointers.append(_ptr(t))
+        sizes = [int(level[1].shape[0]) for level in levels] + [int(coarse_inv.shape[0])]
+        self.n = sizes[0]
+        self._sizes = np.asarray(sizes, dtype=np.int64)
+        self._parts = np.asarray([level[0][4] for level in levels] or [0], dtype=np.int64)
+        self._intervals = np.asarray([level[2] for level in levels] or [(0.0, 0.0)], dtype=np.float64).reshape(-1)
+        self._pointers = (ctypes.c_void_p * max(len(pointers), 1))(*pointers)
+        self._work = torch.empty(6 * sum(sizes), dtype=self.dtype)
+        self._n_levels, self._degree, self._pre, self._post, self._w = len(levels), degree, pre, post, int(w_cycle)
+        self._fn = getattr(_library(), f"mg_cycle_apply_{_SUFFIX[self.dtype]}")
+
+    def apply_into(self, r: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """out = B r for r, out [n] contiguous CPU vectors, both float64 or both the cycle's
+        dtype (converted on the way in and out)."""
+        io_double = r.dtype == torch.float64
+        if r.dtype != out.dtype or not (io_double or r.dtype == self.dtype):
+            raise ValueError(f"MultigridCycle: r and out must both be float64 or {self.dtype}")
+        self._fn(self._n_levels, self._sizes.ctypes.data, self._parts.ctypes.data, self._pointers,
+                 self._intervals.ctypes.data, self._degree, self._pre, self._post, self._w, _ptr(self._keep[0]),
+                 _ptr(self._work), _ptr(r), _ptr(out), int(io_double), torch.get_num_threads())
+        return out
 
 
 def layout_parts() -> int:

@@ -150,15 +150,17 @@ def test_a_float32_cycle_preconditions_float64_cg_as_well_as_a_float64_one():
 
 
 @pytest.mark.skipif(not native.available(), reason=native.status())
-def test_the_finest_level_multiplies_through_the_symmetric_layout_on_one_vector():
+def test_every_level_multiplies_through_the_symmetric_layout_on_one_vector():
     from fem_prdp.fem.bench import steady_heat_system
 
     _, rho, _, system = steady_heat_system(16)
     A, b = system(rho)
-    M = AMG(A)
-    assert M.levels[0].layout is not None and M.levels[0].layout[0].parts == native.layout_parts()
-    plain = AMG(A)
-    plain.levels[0] = plain.levels[0]._replace(layout=None)
+    M = AMG(A, max_coarse=50)
+    assert len(M.levels) >= 2 and all(level.layout is not None for level in M.levels)
+    assert M.levels[0].layout[0].parts == native.layout_parts()
+    plain = AMG(A, max_coarse=50)
+    plain.levels = [level._replace(layout=None) for level in plain.levels]
+    M._native = plain._native = None  # the torch cycle: its products through the layout or not
     r = b[None]
     # the same float32 cycle, its products summed in another order
     torch.testing.assert_close(M.apply(r), plain.apply(r), rtol=1e-5, atol=1e-6 * float(plain.apply(r).abs().max()))
@@ -172,6 +174,48 @@ def test_the_finest_level_multiplies_through_the_symmetric_layout_on_one_vector(
     skewed = A.values.clone()
     skewed[int(torch.nonzero((A.pattern.row_indices() != A.pattern.col.long()) & (A.values != 0))[0, 0])] *= 1.5
     assert AMG(A.with_values(skewed), smoother="jacobi", cycle_dtype="float64").levels[0].layout is None
+
+
+@pytest.mark.skipif(not native.available(), reason=native.status())
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_fused_cycle_is_the_torch_cycle(threads, monkeypatch):
+    """`native.MultigridCycle` (the whole cycle in one call) against the torch cycle it
+    replaces on one vector, for V- and W-cycles, several degrees and sweeps, both cycle
+    precisions and thread counts; CG takes as many iterations with either."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)  # the kernels' thread count
+    S = jumping_diffusion(40, dim=2)
+    A = SparseMatrix.from_scipy(S, dtype=torch.float64)
+    b = torch.from_numpy(np.random.default_rng(5).random(S.shape[0]))
+    for kwargs in ({}, {"cycle": "W"}, {"cycle_dtype": "float64", "degree": 3},
+                   {"cycle": "W", "cycle_dtype": "float64", "presmooth": 2, "postsmooth": 0, "degree": 1}):
+        P = AMG(A, max_coarse=20, **kwargs)
+        assert P._native is not None and P.n_levels >= 3 and P.levels[0].layout[0].parts == threads
+        z = P.apply(b[None])
+        with native.enabled(False):  # the torch cycle
+            reference = P.apply(b[None])
+        eps = torch.finfo(P.dtype).eps
+        torch.testing.assert_close(z, reference, rtol=0, atol=200 * eps * float(reference.abs().max()))
+        its = []
+        for enabled in (True, False):
+            with native.enabled(enabled):
+                its.append(int(solve(A, b, CG(rtol=1e-10, max_iters=200), P)[1].n_iters[0]))
+        assert abs(its[0] - its[1]) <= 1, (kwargs, its)
+    # a matrix at most max_coarse rows: the dense coarsest level alone
+    small = SparseMatrix.from_scipy(jumping_diffusion(4, dim=2), dtype=torch.float64)
+    P = AMG(small, max_coarse=100)
+    r = torch.rand(1, small.shape[0], dtype=torch.float64)
+    assert P.n_levels == 1 and P._native is not None
+    torch.testing.assert_close(P.apply(r), r @ P.coarse_inv.double().T, rtol=1e-6, atol=0)
+    # not what the fused cycle takes: Jacobi smoothing, a batch, a vector that needs its gradient
+    assert AMG(A, max_coarse=20, smoother="jacobi")._native is None
+    P = AMG(A, max_coarse=20)
+    calls = []
+    monkeypatch.setattr(P._native, "apply_into", lambda r, out: calls.append(1) or out)
+    P.apply(torch.stack([b, b]))
+    P.apply(b[None].clone().requires_grad_(True))
+    assert not calls
+    P.apply(b[None])
+    assert calls
 
 
 class _Dense(Preconditioner):
