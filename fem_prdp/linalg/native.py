@@ -344,7 +344,8 @@ class MultigridCycle:
             degree and sweeps before / after the coarse correction; w_cycle: each smoothed
             coarse level solved by two steps of its cycle.
 
-    Holds the tensors it points at (and its scratch, 6 vectors a level), so it stays valid
+    Holds the tensors it points at (and its scratch, 4 vectors on the finest level and 6 on
+    each other one), so it stays valid
     as long as it lives.
     """
 
@@ -366,7 +367,7 @@ class MultigridCycle:
         self._parts = np.asarray([level[0][4] for level in levels] or [0], dtype=np.int64)
         self._intervals = np.asarray([level[2] for level in levels] or [(0.0, 0.0)], dtype=np.float64).reshape(-1)
         self._pointers = (ctypes.c_void_p * max(len(pointers), 1))(*pointers)
-        self._work = torch.empty(6 * sum(sizes), dtype=self.dtype)
+        self._work = torch.empty(6 * sum(sizes) - 2 * sizes[0], dtype=self.dtype)  # 4 vectors on level 0
         self._n_levels, self._degree, self._pre, self._post, self._w = len(levels), degree, pre, post, int(w_cycle)
         self._fn = getattr(_library(), f"mg_cycle_apply_{_SUFFIX[self.dtype]}")
 

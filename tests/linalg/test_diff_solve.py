@@ -173,6 +173,39 @@ def test_conjugate_directions_project_onto_the_krylov_space():
     assert len(few) == 3
 
 
+def test_conjugate_directions_start_is_the_sum_over_each_samples_live_directions():
+    """`start` (blocks of directions, two products per block) against the defining sum
+    y0 = sum_i p_i (p_i^T g) / (p_i^T A p_i) over the directions recorded while the sample
+    ran, for a batch with a sample stopped from the start, past one block."""
+    from fem_prdp.linalg.krylov.recycle import ConjugateDirections
+
+    A = as_sparse("fem_stiffness")
+    n = A.shape[0]
+    gen = torch.Generator().manual_seed(2)
+    b = torch.rand(3, n, dtype=torch.float64, generator=gen)
+    b[1] = 0.0  # stopped from the start: none of its directions count
+    recorded = []
+    directions = ConjugateDirections(capacity=ConjugateDirections._BLOCK + 3)
+    keep = directions.keep
+
+    def spy(p, pAp, active):
+        recorded.append((p.clone(), pAp.clone(), active.clone()))
+        keep(p, pAp, active)
+
+    directions.keep = spy
+    _, state = CG(rtol=1e-10, max_iters=2 * n).run(lambda v: A.matvec(v), Jacobi(A), b, torch.zeros_like(b),
+                                                   directions)
+    assert len(directions) == ConjugateDirections._BLOCK + 3 < len(recorded) and int(state.n_iters[1]) == 0
+    g = torch.randn(3, n, dtype=torch.float64, generator=gen)
+    expected = torch.zeros_like(g)
+    for p, pAp, active in recorded[: len(directions)]:
+        for s in range(3):
+            if active[s] and pAp[s] > 0:
+                expected[s] += p[s] * float(p[s] @ g[s]) / float(pAp[s])
+    torch.testing.assert_close(directions.start(g), expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+    assert not bool(ConjugateDirections(capacity=4).start(g).any())
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_recycled_adjoint_start_takes_the_same_gradient_in_fewer_iterations(batch):
     A, amg = _spd_system()

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import torch
 
-from ._common import dot
-
 __all__ = ["ConjugateDirections"]
 
 
@@ -36,33 +34,52 @@ class ConjugateDirections:
 
     A direction recorded for a sample that had already stopped (or with p^T A p <= 0, which
     stops it) gets weight zero in `start`: per sample, only directions of its own live
-    iteration count.
+    iteration count. The directions are stored in blocks of `_BLOCK` rows, so that `start`
+    projects onto a block in two matrix products instead of a few small calls per
+    direction (at 50k unknowns, 22 directions: ~2 ms of a 30 ms backward pass before); a
+    block is allocated when the previous one is full.
     """
+
+    _BLOCK = 8
 
     def __init__(self, capacity: int = 64):
         if capacity < 0:
             raise ValueError(f"ConjugateDirections: capacity must be >= 0, got {capacity}")
         self.capacity = capacity
-        self._directions: list[torch.Tensor] = []
+        self._count = 0
+        self._blocks: list[torch.Tensor] = []  # [rows, B, n] float32
         self._curvatures: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def __len__(self) -> int:
-        return len(self._directions)
+        return self._count
 
     def keep(self, p: torch.Tensor, pAp: torch.Tensor, active: torch.Tensor) -> None:
         """Record p [B, n] with pAp = p^T A p [B] for the samples `active` [B] bool (the
         weights are formed in `start`: nothing but the copy of p per iteration here)."""
-        if len(self._directions) < self.capacity:
-            self._directions.append(p.to(torch.float32, copy=True))
-            self._curvatures.append((pAp.clone(), active.clone()))
+        if self._count >= self.capacity:
+            return
+        row = self._count % self._BLOCK
+        if row == 0:
+            rows = min(self._BLOCK, self.capacity - self._count)
+            self._blocks.append(torch.empty((rows, *p.shape), dtype=torch.float32, device=p.device))
+        self._blocks[-1][row].copy_(p)
+        self._curvatures.append((pAp.clone(), active.clone()))
+        self._count += 1
 
     def start(self, g: torch.Tensor) -> torch.Tensor:
         """y0 [B, n] (g's dtype): the projection of A y = g onto the kept directions
         (zeros when none were kept, e.g. after a fused native solve)."""
         y = torch.zeros(g.shape, dtype=torch.float32, device=g.device)
+        if not self._count:
+            return y.to(g.dtype)
         g32 = g.to(torch.float32)
-        for p, (pAp, active) in zip(self._directions, self._curvatures, strict=True):
-            usable = active & (pAp > 0)
-            weight = torch.where(usable, dot(p, g32) / torch.where(usable, pAp, 1.0), 0.0).float()
-            y.addcmul_(weight[:, None], p)
+        pAp = torch.stack([c for c, _ in self._curvatures])  # [k, B]
+        usable = torch.stack([a for _, a in self._curvatures]) & (pAp > 0)
+        blocks = [block[: min(self._BLOCK, self._count - i * self._BLOCK)] for i, block in enumerate(self._blocks)]
+        # p_i^T g for every kept direction: [B, rows] per block, batched over the samples
+        dots = torch.cat([torch.bmm(b.transpose(0, 1), g32[:, :, None])[..., 0] for b in blocks], dim=1)
+        weights = torch.where(usable.T, dots / torch.where(usable.T, pAp.T, 1.0), 0.0).float()  # [B, k]
+        for i, b in enumerate(blocks):
+            w = weights[:, i * self._BLOCK: i * self._BLOCK + b.shape[0]]
+            y[:, None, :].baddbmm_(w[:, None, :], b.transpose(0, 1))  # into y, no temporary
         return y.to(g.dtype)
