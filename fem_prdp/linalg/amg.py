@@ -1,6 +1,8 @@
 """Algebraic multigrid: a hierarchy built on the CPU (`aggregation`: pyamg's smoothed
 aggregation with threaded products; pyamg's AIR), its V-cycle applied in torch (so it runs
-on the device of the matrix and inside the Krylov loops without a trip through scipy).
+on the device of the matrix and inside the Krylov loops without a trip through scipy), or
+on the CPU, for one vector and Chebyshev smoothing, in one call of the fused kernels
+(`native.MultigridCycle`: the same passes without ~20 library calls a level).
 
 Two hierarchies, for two kinds of matrix:
 

@@ -13,9 +13,10 @@ matrix, B vectors in torch's [B, n] layout) where it would otherwise call MKL on
 vector. Mass and stiffness are assembled and differentiated through them in one pass over
 the cells (`fem.gram`), and the smoothed-aggregation set-up forms its prolongators and
 Galerkin products with them (`aggregation`). A matrix symmetric to round-off is multiplied
-from its diagonal and lower half on one vector (`sym_residual`): the AMG cycle's finest
-level and CG's product in the torch loop. Everything else keeps the torch (or pyamg)
-path, which is also the reference the tests compare against.
+from its diagonal and lower half on one vector (`sym_residual`): CG's product in the
+torch loop and the products of the AMG cycle, which on one vector runs whole in one call
+(`MultigridCycle`: smoothed aggregation with Chebyshev smoothing). Everything else keeps
+the torch (or pyamg) path, which is also the reference the tests compare against.
 
 The library is compiled when the package is installed (setup.py: portable -O3 with
 OpenMP and, with GCC on x86-64, an AVX2 + FMA clone of each kernel picked at load time;
