@@ -346,8 +346,8 @@ class MultigridCycle:
             coarse level solved by two steps of its cycle.
 
     Holds the tensors it points at (and its scratch, 4 vectors on the finest level and 6 on
-    each other one), so it stays valid
-    as long as it lives.
+    each other one), so it stays valid as long as it lives. One application at a time: two
+    threads applying the same object at once would share that scratch.
     """
 
     def __init__(self, levels: list, coarse_inv: torch.Tensor, degree: int, pre: int, post: int, w_cycle: bool):
