@@ -354,7 +354,8 @@ class MultigridCycle:
         if len(levels) > 63:
             raise ValueError(f"MultigridCycle: at most 63 smoothed levels, got {len(levels)}")
         self.dtype = coarse_inv.dtype
-        self._keep = [coarse_inv]
+        self._coarse_inv = coarse_inv
+        self._keep = []
         pointers = []
         for (crow, mid, col, values, _), inv_d, _, P, R in levels:
             for t in (crow, mid, col, values, inv_d, *P, *R):
@@ -378,8 +379,11 @@ class MultigridCycle:
         io_double = r.dtype == torch.float64
         if r.dtype != out.dtype or not (io_double or r.dtype == self.dtype):
             raise ValueError(f"MultigridCycle: r and out must both be float64 or {self.dtype}")
+        if r.shape != (self.n,) or out.shape != (self.n,) or not (r.is_contiguous() and out.is_contiguous()):
+            raise ValueError(f"MultigridCycle: r and out must be contiguous [{self.n}] vectors, got "
+                             f"{tuple(r.shape)} and {tuple(out.shape)}")
         self._fn(self._n_levels, self._sizes.ctypes.data, self._parts.ctypes.data, self._pointers,
-                 self._intervals.ctypes.data, self._degree, self._pre, self._post, self._w, _ptr(self._keep[0]),
+                 self._intervals.ctypes.data, self._degree, self._pre, self._post, self._w, _ptr(self._coarse_inv),
                  _ptr(self._work), _ptr(r), _ptr(out), int(io_double), torch.get_num_threads())
         return out
 
