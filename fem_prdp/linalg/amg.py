@@ -285,6 +285,12 @@ class AMG(Preconditioner):
         return self._transpose
 
     @property
+    def fused_cycle(self) -> native.MultigridCycle | None:
+        """The cycle laid out for the fused kernels (`native.MultigridCycle`; `solve` runs
+        CG around it in one kernel too), or None where they do not apply."""
+        return self._native
+
+    @property
     def n_levels(self) -> int:
         """Levels of the hierarchy, the dense coarsest one included."""
         return len(self.levels) + 1

@@ -73,12 +73,15 @@ _ARGTYPES = {
     "sym_residual": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
     "mg_cycle_apply": [_i64, _p, _p, _p, _p, _i64, _i64, _i64, ctypes.c_int, _p, _p, _p, _p, ctypes.c_int,
                        ctypes.c_int],
+    "mg_cg": [_i64, _p, _p, _p, _p, _i64, _i64, _i64, ctypes.c_int, _p, _p, _i64, _p, _p, _p, _p, _p, _p, _p, _p,
+              _p, _p, ctypes.c_int, _i64, _i64, _i64, ctypes.c_double, ctypes.c_int, _p, _p, _p, _p, _p,
+              ctypes.c_int],
 }
 _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None, "csr_matmul_rows": None,
              "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_assemble": None,
              "gram_vjp": None, "csr_spgemm": ctypes.c_int,
              "sa_prolongator": ctypes.c_int, "rows_collect": None, "rows_discard": None,
-             "sym_residual": None, "mg_cycle_apply": None}
+             "sym_residual": None, "mg_cycle_apply": None, "mg_cg": _i64}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -372,6 +375,13 @@ class MultigridCycle:
         self._work = torch.empty(6 * sum(sizes) - 2 * sizes[0], dtype=self.dtype)  # 4 vectors on level 0
         self._n_levels, self._degree, self._pre, self._post, self._w = len(levels), degree, pre, post, int(w_cycle)
         self._fn = getattr(_library(), f"mg_cycle_apply_{_SUFFIX[self.dtype]}")
+        self._cg = getattr(_library(), f"mg_cg_{_SUFFIX[self.dtype]}")
+
+    def _head(self) -> tuple:
+        """The cycle's arguments, as both kernels take them."""
+        return (self._n_levels, self._sizes.ctypes.data, self._parts.ctypes.data, self._pointers,
+                self._intervals.ctypes.data, self._degree, self._pre, self._post, self._w, _ptr(self._coarse_inv),
+                _ptr(self._work))
 
     def apply_into(self, r: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """out = B r for r, out [n] contiguous CPU vectors, both float64 or both the cycle's
@@ -382,10 +392,57 @@ class MultigridCycle:
         if r.shape != (self.n,) or out.shape != (self.n,) or not (r.is_contiguous() and out.is_contiguous()):
             raise ValueError(f"MultigridCycle: r and out must be contiguous [{self.n}] vectors, got "
                              f"{tuple(r.shape)} and {tuple(out.shape)}")
-        self._fn(self._n_levels, self._sizes.ctypes.data, self._parts.ctypes.data, self._pointers,
-                 self._intervals.ctypes.data, self._degree, self._pre, self._post, self._w, _ptr(self._coarse_inv),
-                 _ptr(self._work), _ptr(r), _ptr(out), int(io_double), torch.get_num_threads())
+        self._fn(*self._head(), _ptr(r), _ptr(out), int(io_double), torch.get_num_threads())
         return out
+
+    def cg(self, layout: SymmetricLayout, halves: torch.Tensor, b: torch.Tensor, x0: torch.Tensor, max_iters: int,
+           tol: float, check: bool, record: int = 0):
+        """CG preconditioned by this cycle on one float64 system A x = b, the whole loop in
+        the kernel `mg_cg`: the iteration, statuses and history of `krylov.CG` (see there).
+
+        Args:
+            layout, halves: A in its symmetric layout (`CSRPattern.symmetric_halves`),
+                float64 values. b, x0: [n] float64. tol: the residual norm to reach; check:
+                stop there (else run the cap, as a solve with rtol = atol = 0 does).
+            record: keep the first `record` search directions (for `ConjugateDirections`).
+
+        Returns (x [n], status (-1: capped), live iterations, history [steps + 1] float64,
+        directions: [rows, n] float32 blocks of up to 8, their p^T A p [kept] float64)."""
+        for name, t in (("b", b), ("x0", x0), ("halves", halves)):
+            if t.dtype != torch.float64 or not usable(t):
+                raise ValueError(f"MultigridCycle.cg: {name} must be a float64 CPU tensor")
+        if b.shape != (self.n,) or x0.shape != (self.n,):
+            raise ValueError(f"MultigridCycle.cg: b and x0 must be [{self.n}] vectors, got {tuple(b.shape)} and "
+                             f"{tuple(x0.shape)}")
+        rhs, x = b.contiguous(), x0.clone(memory_format=torch.contiguous_format)
+        r, p, q = (torch.empty_like(x) for _ in range(3))
+        rz, status, n_iters = np.zeros(1), np.full(1, -1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        history = np.empty(max_iters + 1, dtype=np.float64)
+        operator = (layout.parts, _ptr(layout.crow), _ptr(layout.mid), _ptr(layout.col), _ptr(halves.contiguous()))
+        blocks, curvatures = [], []
+        done, first = 0, True
+        while True:
+            # Directions go into blocks handed out as the solve reaches them: a short solve
+            # never allocates a long one's storage.
+            rows = min(8, record - done) if done < record else 0
+            block = torch.empty((rows, self.n), dtype=torch.float32) if rows else None
+            curv = np.empty(max(rows, 1), dtype=np.float64)
+            steps = self._cg(*self._head(), *operator, _ptr(rhs), _ptr(x), _ptr(r), _ptr(p), _ptr(q), rz.ctypes.data,
+                             int(first), done, rows if rows else max_iters - done, max_iters,
+                             float(tol), int(check), status.ctypes.data, n_iters.ctypes.data, history.ctypes.data,
+                             _ptr(block), curv.ctypes.data if rows else None, torch.get_num_threads())
+            if steps < 0:
+                raise MemoryError("fem_prdp native mg_cg: could not allocate its work arrays")
+            if rows and steps:
+                blocks.append(block[:steps])
+                curvatures.extend(curv[:steps].tolist())
+            done, first = done + steps, False
+            if status[0] >= 0 and not check:  # stopped early: the kernel filled the history to the cap
+                done = max_iters
+            if status[0] >= 0 or done >= max_iters:
+                break
+        return (x, int(status[0]), int(n_iters[0]), torch.from_numpy(history[: done + 1]), blocks,
+                torch.tensor(curvatures, dtype=torch.float64))
 
 
 def layout_parts() -> int:

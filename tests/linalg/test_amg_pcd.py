@@ -3,6 +3,8 @@ its polynomial, the W-cycle against the V-cycle, the float32 cycle against the f
 against its defining products, flexible GMRES with a changing preconditioner, and the status
 of a solve whose residual estimate drifted."""
 
+import importlib
+
 import numpy as np
 import pyamg
 import pytest
@@ -23,6 +25,7 @@ from fem_prdp.linalg import (
     native,
     solve,
 )
+from fem_prdp.linalg.krylov.recycle import ConjugateDirections
 from fem_prdp.linalg.precond import chebyshev_iteration
 from fem_prdp.linalg.stencils import jumping_diffusion
 
@@ -216,6 +219,77 @@ def test_the_fused_cycle_is_the_torch_cycle(threads, monkeypatch):
     assert not calls
     P.apply(b[None])
     assert calls
+
+
+@pytest.mark.skipif(not native.available(), reason=native.status())
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("cycle_dtype", ["float32", "float64"])
+def test_the_fused_amg_cg_loop_is_the_torch_loop(threads, cycle_dtype, monkeypatch):
+    """CG and the fused cycle in one kernel (`MultigridCycle.cg`, which `solve` takes for one
+    float64 system) against the torch CG loop around the same cycle: iterates, histories,
+    statuses and counts, capped, converged, from zero and from a start, a right-hand side
+    that stops it at once and a non-finite one; the directions it records (in blocks, up to
+    a capacity) start the adjoint where the torch loop's do. Both loops apply the same
+    cycle; only the order of their sums differs, which a float32 cycle's input rounding can
+    turn into its own eps."""
+    solve_module = importlib.import_module("fem_prdp.linalg.solve")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)  # the kernels' thread count
+    S = jumping_diffusion(40, dim=2)
+    A = SparseMatrix.from_scipy(S, dtype=torch.float64)
+    rng = np.random.default_rng(7)
+    b, x0 = (torch.from_numpy(rng.random(S.shape[0])) for _ in range(2))
+    P = AMG(A, max_coarse=20, cycle_dtype=cycle_dtype)
+    tol = 1e-9 if cycle_dtype == "float64" else 1e-5
+
+    def both(b, solver, x0=None, directions=(None, None)):
+        operator = solve_module._Operator(A.pattern, A.values)
+        start = torch.zeros_like(b) if x0 is None else x0
+        fused = solve_module._run(operator, b[None], start[None], solver, P, directions[0])
+        with monkeypatch.context() as m:
+            m.setattr(solve_module, "_fused_amg", lambda *args: None)
+            ref = solve_module._run(operator, b[None], start[None], solver, P, directions[1])
+        assert fused[1].loop == "fused" and ref[1].loop == "torch"
+        return fused, ref
+
+    for solver, start in [(CG(rtol=0.0, max_iters=k), x) for k in (0, 1, 5, 9, 30) for x in (None, x0)] + [
+            (CG(rtol=1e-10, max_iters=200), None), (CG(rtol=1e-10, max_iters=200), x0)]:
+        (xf, fused), (xr, ref) = both(b, solver, start)
+        torch.testing.assert_close(xf, xr, rtol=tol, atol=tol * 1e-3 * float(xr.abs().max()))
+        torch.testing.assert_close(fused.residual_history, ref.residual_history, rtol=tol, atol=1e-14)
+        assert fused.statuses == ref.statuses and torch.equal(fused.n_iters, ref.n_iters)
+    converged_iterations = int(fused.n_iters[0])
+    assert fused.status == SolveStatus.CONVERGED and 8 < converged_iterations < 40
+    exact = torch.linalg.solve(torch.from_numpy(S.toarray()), b)
+    assert float((xf[0] - exact).norm() / exact.norm()) < 1e-8
+    # zero: stopped before the first iteration, its history run out to the cap when not checked
+    for solver in (CG(rtol=0.0, max_iters=6), CG(rtol=1e-8, max_iters=6)):
+        (xf, fused), (xr, ref) = both(torch.zeros_like(b), solver)
+        assert fused.statuses == ref.statuses == (SolveStatus.CONVERGED,) and int(fused.n_iters[0]) == 0
+        assert fused.residual_history.shape == ref.residual_history.shape and not xf.any()
+    nan = b.clone()
+    nan[3] = float("nan")
+    (_, fused), (_, ref) = both(nan, CG(rtol=1e-8, max_iters=20))
+    assert fused.statuses == ref.statuses == (SolveStatus.NONFINITE,)
+    # the recorded directions, past one block and cut at a capacity, start the adjoint alike
+    g = torch.from_numpy(rng.random(S.shape[0]))[None]
+    for capacity in (3, 64):
+        kept = (ConjugateDirections(capacity), ConjugateDirections(capacity))
+        both(b, CG(rtol=1e-10, max_iters=200), directions=kept)
+        assert len(kept[0]) == len(kept[1]) == min(capacity, converged_iterations)
+        torch.testing.assert_close(kept[0].start(g), kept[1].start(g), rtol=1e-5, atol=1e-6)
+    # through solve and its backward: the same gradients, the adjoint as many iterations
+    grads, counts = [], []
+    for fused_loop in (True, False):
+        with monkeypatch.context() as m:
+            if not fused_loop:
+                m.setattr(solve_module, "_fused_amg", lambda *args: None)
+            values = A.values.clone().requires_grad_(True)
+            x, info = solve(A.with_values(values), b, CG(rtol=1e-10, max_iters=200), P)
+            (x * g[0]).sum().backward()
+        grads.append(values.grad)
+        counts.append((int(info.n_iters[0]), int(info.adjoint[0].n_iters[0]), info.adjoint[0].loop))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-7, atol=1e-9 * float(grads[1].abs().max()))
+    assert counts[0][:2] == counts[1][:2] and counts[0][1] < counts[0][0] and counts[0][2] == "fused"
 
 
 class _Dense(Preconditioner):

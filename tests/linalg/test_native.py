@@ -392,6 +392,6 @@ def test_cg_products_on_one_vector_go_through_the_symmetric_layout():
         op.into(v, out)
         expected = v @ A.with_values(values).to_dense().T
         torch.testing.assert_close(out, expected, rtol=0, atol=1e-14 * float(expected.abs().max()))
-        assert (op._halves is not None) == through_layout
+        assert (op.halves is not None) == through_layout
         two = torch.cat([v, 2 * v])  # two vectors: one pass over the whole matrix for both
         torch.testing.assert_close(op.into(two, torch.empty_like(two)), two @ A.with_values(values).to_dense().T)

@@ -34,10 +34,11 @@ class ConjugateDirections:
 
     A direction recorded for a sample that had already stopped (or with p^T A p <= 0, which
     stops it) gets weight zero in `start`: per sample, only directions of its own live
-    iteration count. The directions are stored in blocks of `_BLOCK` rows, so that `start`
-    projects onto a block in two matrix products instead of a few small calls per
-    direction (at 50k unknowns, 22 directions: ~2 ms of a 30 ms backward pass before); a
-    block is allocated when the previous one is full.
+    iteration count. The directions are stored in blocks of rows (`keep` fills blocks of
+    `_BLOCK`; a fused solve hands over its own with `extend`), so that `start` projects onto
+    a block in two matrix products instead of a few small calls per direction (at 50k
+    unknowns, 22 directions: ~2 ms of a 30 ms backward pass before); a block is allocated
+    when the previous one is full.
     """
 
     _BLOCK = 8
@@ -48,6 +49,7 @@ class ConjugateDirections:
         self.capacity = capacity
         self._count = 0
         self._blocks: list[torch.Tensor] = []  # [rows, B, n] float32
+        self._filled: list[int] = []  # rows of each block holding directions
         self._curvatures: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def __len__(self) -> int:
@@ -58,28 +60,44 @@ class ConjugateDirections:
         weights are formed in `start`: nothing but the copy of p per iteration here)."""
         if self._count >= self.capacity:
             return
-        row = self._count % self._BLOCK
-        if row == 0:
+        if not self._blocks or self._filled[-1] == self._blocks[-1].shape[0]:
             rows = min(self._BLOCK, self.capacity - self._count)
             self._blocks.append(torch.empty((rows, *p.shape), dtype=torch.float32, device=p.device))
-        self._blocks[-1][row].copy_(p)
+            self._filled.append(0)
+        self._blocks[-1][self._filled[-1]].copy_(p)
+        self._filled[-1] += 1
         self._curvatures.append((pAp.clone(), active.clone()))
         self._count += 1
 
+    def extend(self, block: torch.Tensor, pAp: torch.Tensor) -> None:
+        """Record a block of directions at once: block [k, B, n] float32 (kept, not copied),
+        pAp [k, B] their p^T A p, every sample live in each (a fused solve records only the
+        iterations it ran). Beyond `capacity` the rest is dropped."""
+        rows = min(block.shape[0], self.capacity - self._count)
+        if rows <= 0:
+            return
+        self._blocks.append(block[:rows])
+        self._filled.append(rows)
+        live = torch.ones(pAp.shape[1], dtype=torch.bool, device=pAp.device)
+        self._curvatures.extend((c, live) for c in pAp[:rows])
+        self._count += rows
+
     def start(self, g: torch.Tensor) -> torch.Tensor:
         """y0 [B, n] (g's dtype): the projection of A y = g onto the kept directions
-        (zeros when none were kept, e.g. after a fused native solve)."""
+        (zeros when none were kept, e.g. after a fused Jacobi solve)."""
         y = torch.zeros(g.shape, dtype=torch.float32, device=g.device)
         if not self._count:
             return y.to(g.dtype)
         g32 = g.to(torch.float32)
         pAp = torch.stack([c for c, _ in self._curvatures])  # [k, B]
         usable = torch.stack([a for _, a in self._curvatures]) & (pAp > 0)
-        blocks = [block[: min(self._BLOCK, self._count - i * self._BLOCK)] for i, block in enumerate(self._blocks)]
+        blocks = [block[:rows] for block, rows in zip(self._blocks, self._filled)]
         # p_i^T g for every kept direction: [B, rows] per block, batched over the samples
         dots = torch.cat([torch.bmm(b.transpose(0, 1), g32[:, :, None])[..., 0] for b in blocks], dim=1)
         weights = torch.where(usable.T, dots / torch.where(usable.T, pAp.T, 1.0), 0.0).float()  # [B, k]
-        for i, b in enumerate(blocks):
-            w = weights[:, i * self._BLOCK: i * self._BLOCK + b.shape[0]]
+        first = 0
+        for b in blocks:
+            w = weights[:, first: first + b.shape[0]]
             y[:, None, :].baddbmm_(w[:, None, :], b.transpose(0, 1))  # into y, no temporary
+            first += b.shape[0]
         return y.to(g.dtype)
