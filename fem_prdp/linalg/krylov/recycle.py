@@ -91,7 +91,7 @@ class ConjugateDirections:
         g32 = g.to(torch.float32)
         pAp = torch.stack([c for c, _ in self._curvatures])  # [k, B]
         usable = torch.stack([a for _, a in self._curvatures]) & (pAp > 0)
-        blocks = [block[:rows] for block, rows in zip(self._blocks, self._filled)]
+        blocks = [block[:rows] for block, rows in zip(self._blocks, self._filled, strict=True)]
         # p_i^T g for every kept direction: [B, rows] per block, batched over the samples
         dots = torch.cat([torch.bmm(b.transpose(0, 1), g32[:, :, None])[..., 0] for b in blocks], dim=1)
         weights = torch.where(usable.T, dots / torch.where(usable.T, pAp.T, 1.0), 0.0).float()  # [B, k]
