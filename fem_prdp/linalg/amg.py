@@ -8,7 +8,7 @@ Two hierarchies, for two kinds of matrix:
 
 - "smoothed_aggregation" for symmetric positive definite ones (diffusion, the pressure
   Laplacian): damped-Jacobi or Chebyshev pre- and post-smoothing. Chebyshev (a degree-d
-  polynomial in D^-1 A that damps its eigenvalues in [0.1 rho, 1.1 rho], rho estimated per
+  polynomial in D^-1 A that damps its eigenvalues in [0.15 rho, 1.1 rho], rho estimated per
   level at set-up) costs d matrix products per sweep, like d Jacobi sweeps, and needs about
   40% fewer CG iterations on 3D diffusion with jumping coefficients (experiments/RESULTS.md).
 - "air", approximate ideal restriction (Manteuffel, Ruge & Southworth 2018), for
@@ -64,10 +64,20 @@ _CYCLES = ("auto", "V", "W")
 _W_CYCLE_ROWS = 4000
 # The interval of D^-1 A's spectrum a Chebyshev smoother damps, as fractions of its
 # estimated spectral radius: the upper end with a margin for the estimate, the lower one
-# leaves the smooth error to the coarse grid. [0.1, 1.1] is PETSc's default; measured on 2D
-# and 3D Laplacians and jumping-coefficient diffusion (72 to 12k unknowns) it needed 7-47%
-# fewer CG iterations than [1/30, 1.1] and [1/5, 1.1] about as many.
-_CHEBYSHEV_INTERVAL = (0.1, 1.1)
+# leaves the smooth error to the coarse grid. PETSc's default [0.1, 1.1] needed 7-47% fewer
+# CG iterations than [1/30, 1.1] on 2D and 3D Laplacians and jumping-coefficient diffusion
+# (72 to 12k unknowns); a lower end of 0.15 took as many or one fewer than 0.1 on every
+# system measured (3D steady heat at 12k-512k nodes: 19 / 21 / 23 / 23 instead of 19 / 22 /
+# 23 / 24; jumping diffusion in 2D and 3D and a 2D Laplacian: 17 / 12 / 11 instead of
+# 18 / 13 / 12), 0.12-0.2 no better anywhere (experiments/RESULTS.md).
+_CHEBYSHEV_INTERVAL = (0.15, 1.1)
+# The largest coarsest level of a smoothed-aggregation hierarchy, solved by its dense
+# inverse (one dense product a cycle). At 12k nodes of 3D steady heat 1000 keeps the
+# 512-row first coarse level as the coarsest instead of coarsening it once more: 20 -> 19
+# CG iterations for ~10 ms more set-up, the same solve time; the larger systems coarsen past
+# 1000 rows either way. AIR keeps 500: it is rebuilt every Picard pass of a Navier-Stokes
+# step, where a larger dense inverse would be paid each time.
+_MAX_COARSE = {"smoothed_aggregation": 1000, "air": 500}
 
 
 class AMG(Preconditioner):
@@ -80,7 +90,8 @@ class AMG(Preconditioner):
             (defaults: 1 / 1 for smoothed aggregation; 0 / 1 for AIR, where one sweep is
             two F-point and one C-point Jacobi passes).
         omega: Jacobi damping (defaults 2/3 for smoothed aggregation, 1 for AIR).
-        max_coarse: largest coarsest level, solved densely.
+        max_coarse: largest coarsest level, solved densely (default 1000 rows for smoothed
+            aggregation, 500 for AIR).
         smoother: "chebyshev" or "jacobi", for smoothed aggregation; "auto" (default) takes
             Chebyshev for a symmetric A and Jacobi otherwise (a Chebyshev polynomial damps a
             real spectrum: on an Oseen velocity block with convection it made GMRES stall).
@@ -108,7 +119,7 @@ class AMG(Preconditioner):
         presmooth: int | None = None,
         postsmooth: int | None = None,
         omega: float | None = None,
-        max_coarse: int = 500,
+        max_coarse: int | None = None,
         kind: str = "smoothed_aggregation",
         smoother: str = "auto",
         degree: int = 2,
@@ -130,6 +141,7 @@ class AMG(Preconditioner):
         if A.values.ndim != 1:
             raise ValueError("AMG: batched matrices are not supported; build one per sample")
         air = kind == "air"
+        max_coarse = _MAX_COARSE[kind] if max_coarse is None else max_coarse
         scipy_A = A.to_scipy().tocsr()
         symmetric = not air and (smoother == "auto" or cycle_dtype == "auto") and _symmetric(A)
         if smoother == "auto":
