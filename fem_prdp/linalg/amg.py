@@ -71,13 +71,15 @@ _W_CYCLE_ROWS = 4000
 # 23 / 24; jumping diffusion in 2D and 3D and a 2D Laplacian: 17 / 12 / 11 instead of
 # 18 / 13 / 12), 0.12-0.2 no better anywhere (experiments/RESULTS.md).
 _CHEBYSHEV_INTERVAL = (0.15, 1.1)
-# The largest coarsest level of a smoothed-aggregation hierarchy, solved by its dense
-# inverse (one dense product a cycle). At 12k nodes of 3D steady heat 1000 keeps the
-# 512-row first coarse level as the coarsest instead of coarsening it once more: 20 -> 19
-# CG iterations for ~10 ms more set-up, the same solve time; the larger systems coarsen past
-# 1000 rows either way. AIR keeps 500: it is rebuilt every Picard pass of a Navier-Stokes
-# step, where a larger dense inverse would be paid each time.
-_MAX_COARSE = {"smoothed_aggregation": 1000, "air": 500}
+# The largest coarsest level, solved by its dense inverse (one dense product a cycle), of a
+# Chebyshev-smoothed hierarchy (a symmetric A). At 12k nodes of 3D steady heat 1000 keeps
+# the 512-row first coarse level as the coarsest instead of coarsening it once more: 20 ->
+# 19 CG iterations for ~10 ms more set-up, the same solve time; the larger systems coarsen
+# past 1000 rows either way. The others (Jacobi smoothing of a nonsymmetric block, AIR) keep
+# 500: they are rebuilt every time step or Picard pass of a Navier-Stokes solve, where a
+# larger dense inverse would be paid each time.
+_MAX_COARSE = 1000
+_MAX_COARSE_OTHERS = 500
 
 
 class AMG(Preconditioner):
@@ -90,8 +92,8 @@ class AMG(Preconditioner):
             (defaults: 1 / 1 for smoothed aggregation; 0 / 1 for AIR, where one sweep is
             two F-point and one C-point Jacobi passes).
         omega: Jacobi damping (defaults 2/3 for smoothed aggregation, 1 for AIR).
-        max_coarse: largest coarsest level, solved densely (default 1000 rows for smoothed
-            aggregation, 500 for AIR).
+        max_coarse: largest coarsest level, solved densely (default 1000 rows with
+            Chebyshev smoothing, else 500).
         smoother: "chebyshev" or "jacobi", for smoothed aggregation; "auto" (default) takes
             Chebyshev for a symmetric A and Jacobi otherwise (a Chebyshev polynomial damps a
             real spectrum: on an Oseen velocity block with convection it made GMRES stall).
@@ -141,13 +143,14 @@ class AMG(Preconditioner):
         if A.values.ndim != 1:
             raise ValueError("AMG: batched matrices are not supported; build one per sample")
         air = kind == "air"
-        max_coarse = _MAX_COARSE[kind] if max_coarse is None else max_coarse
         scipy_A = A.to_scipy().tocsr()
         symmetric = not air and (smoother == "auto" or cycle_dtype == "auto") and _symmetric(A)
         if smoother == "auto":
             smoother = "chebyshev" if symmetric else "jacobi"
         elif air:
             smoother = "jacobi"
+        if max_coarse is None:
+            max_coarse = _MAX_COARSE if smoother == "chebyshev" else _MAX_COARSE_OTHERS
         self.kind, self.A, self.max_coarse, self.smoother, self.degree = kind, A, max_coarse, smoother, degree
         self.cycle_dtype = cycle_dtype
         dt = _CYCLE_DTYPES[cycle_dtype] or (torch.float32 if symmetric else A.dtype)
