@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["available", "status", "enabled", "usable", "jacobi_cg", "jacobi_richardson", "pattern_outer", "matmul_rows",
            "layout_parts", "csr_symmetric", "gather_values", "gram_assemble", "gram_vjp", "csr_spgemm",
-           "sa_prolongator", "sym_residual", "MultigridCycle"]
+           "sa_prolongator", "sym_residual", "sym_layout_own", "MultigridCycle"]
 
 _SOURCES = [Path(__file__).with_name("_csrc") / name for name in ("csr_kernels.c", "csr_kernels.inc")]
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -73,6 +73,7 @@ _ARGTYPES = {
     "sym_residual": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
     "mg_cycle_apply": [_i64, _p, _p, _p, _p, _i64, _i64, _i64, ctypes.c_int, _p, _p, _p, _p, ctypes.c_int,
                        ctypes.c_int],
+    "sym_layout_own": [_i64, _i64, _p, _p, _p, _p, _p, _p, _p, ctypes.c_int],
     "mg_cg": [_i64, _p, _p, _p, _p, _i64, _i64, _i64, ctypes.c_int, _p, _p, _i64, _p, _p, _p, _p, _p, _p, _p, _p,
               _p, _p, ctypes.c_int, _i64, _i64, _i64, ctypes.c_double, ctypes.c_int, _p, _p, _p, _p, _p,
               ctypes.c_int],
@@ -81,7 +82,8 @@ _RESTYPES = {"jacobi_cg": _i64, "jacobi_richardson": _i64, "pattern_outer": None
              "gather_values": None, "csr_symmetric": ctypes.c_int, "gram_assemble": None,
              "gram_vjp": None, "csr_spgemm": ctypes.c_int,
              "sa_prolongator": ctypes.c_int, "rows_collect": None, "rows_discard": None,
-             "sym_residual": None, "mg_cycle_apply": None, "mg_cg": _i64}
+             "sym_residual": None, "mg_cycle_apply": None, "mg_cg": _i64,
+             "sym_layout_own": ctypes.c_int}
 # Larger batches go through the loops in chunks: the kernels keep per-sample sums on the
 # threads' stacks.
 _MAX_BATCH = 256
@@ -450,6 +452,27 @@ def layout_parts() -> int:
     a `SymmetricLayout` is built for."""
     lib = _library()
     return max(torch.get_num_threads(), 1) if lib is not None and lib.fem_prdp_kernels_openmp() else 1
+
+
+def sym_layout_own(crow: torch.Tensor, col: torch.Tensor, parts: int):
+    """(crow [n + 1], mid [n], col [m], src [m]) int32: the `SymmetricLayout` arrays of a
+    structurally symmetric CSR pattern (int32, sorted rows) in its own numbering, for `parts`
+    blocks of rows; None when a row has no diagonal entry. Two passes of the kernel
+    `sym_layout_own`, nothing allocated beyond the result and one count a row."""
+    fn = getattr(_library(), "sym_layout_own_f64")
+    crow, col = crow.contiguous(), col.contiguous()
+    n = crow.shape[0] - 1
+    count = torch.empty(n, dtype=torch.int32)
+    if fn(n, parts, _ptr(crow), _ptr(col), _ptr(count), None, None, None, None, torch.get_num_threads()) < 0:
+        return None
+    out_crow = torch.zeros(n + 1, dtype=torch.int64)
+    torch.cumsum(count, 0, out=out_crow[1:])
+    out_crow = out_crow.to(torch.int32)  # m <= nnz < 2^31
+    m = int(out_crow[-1])
+    mid, out_col, src = count, torch.empty(m, dtype=torch.int32), torch.empty(m, dtype=torch.int32)  # count reused
+    fn(n, parts, _ptr(crow), _ptr(col), None, _ptr(out_crow), _ptr(mid), _ptr(out_col), _ptr(src),
+       torch.get_num_threads())
+    return out_crow, mid, out_col, src
 
 
 def gather_values(values: torch.Tensor, src: torch.Tensor) -> torch.Tensor:

@@ -377,6 +377,35 @@ def test_the_symmetric_residual_kernel_is_r_minus_a_x(renumber, dtype):
         torch.set_num_threads(old)
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_the_own_numbering_layout_kernel_builds_the_numpy_layout(parts, monkeypatch):
+    """`native.sym_layout_own` (two passes, no temporaries) against the numpy construction
+    of the same `SymmetricLayout` it replaces for renumber=False, array for array; a row
+    without its diagonal gives no layout either way."""
+    from fem_prdp.fem.bench import steady_heat_system
+    from fem_prdp.linalg.symmetric import symmetric_layout
+
+    _, rho, _, system = steady_heat_system(5)
+    heat, _ = system(rho)
+    grid = SparseMatrix.from_scipy(laplacian(13, 2))
+    for A in (heat, grid):
+        crow, col = A.pattern.crow, A.pattern.col
+        fused = symmetric_layout(crow, col, parts, renumber=False)
+        with monkeypatch.context() as m:
+            m.setattr(native, "available", lambda: False)
+            reference = symmetric_layout(crow, col, parts, renumber=False)
+        for name in ("order", "crow", "mid", "col", "src"):
+            assert torch.equal(getattr(fused, name), getattr(reference, name)), name
+        assert fused.parts == parts and fused.col.dtype == torch.int32
+    assert int(grid.pattern.col[0]) == 0  # row 0's first entry is its diagonal: drop it
+    keep = torch.ones(grid.pattern.nnz, dtype=torch.bool)
+    keep[0] = False
+    crow = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(torch.bincount(
+        grid.pattern.row_indices()[keep], minlength=grid.shape[0]), 0)]).to(torch.int32)
+    assert symmetric_layout(crow, grid.pattern.col[keep], parts, renumber=False) is None
+    assert native.sym_layout_own(crow, grid.pattern.col[keep], parts) is None
+
+
 def test_cg_products_on_one_vector_go_through_the_symmetric_layout():
     from fem_prdp.fem.bench import steady_heat_system
     from fem_prdp.linalg.solve import _Operator
