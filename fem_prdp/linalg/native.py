@@ -459,7 +459,7 @@ def sym_layout_own(crow: torch.Tensor, col: torch.Tensor, parts: int):
     structurally symmetric CSR pattern (int32, sorted rows) in its own numbering, for `parts`
     blocks of rows; None when a row has no diagonal entry. Two passes of the kernel
     `sym_layout_own`, nothing allocated beyond the result and one count a row."""
-    fn = getattr(_library(), "sym_layout_own_f64")
+    fn = _library().sym_layout_own_f64  # no values: either instantiation
     crow, col = crow.contiguous(), col.contiguous()
     n = crow.shape[0] - 1
     count = torch.empty(n, dtype=torch.int32)
