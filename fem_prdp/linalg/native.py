@@ -15,7 +15,8 @@ the cells (`fem.gram`), and the smoothed-aggregation set-up forms its prolongato
 Galerkin products with them (`aggregation`). A matrix symmetric to round-off is multiplied
 from its diagonal and lower half on one vector (`sym_residual`): CG's product in the
 torch loop and the products of the AMG cycle, which on one vector runs whole in one call
-(`MultigridCycle`: smoothed aggregation with Chebyshev smoothing). Everything else keeps
+(`MultigridCycle`: smoothed aggregation with Chebyshev smoothing), and so does CG around
+it on one float64 system (`MultigridCycle.cg`). Everything else keeps
 the torch (or pyamg) path, which is also the reference the tests compare against.
 
 The library is compiled when the package is installed (setup.py: portable -O3 with

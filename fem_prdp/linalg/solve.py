@@ -9,7 +9,8 @@
 
 The adjoint starts from zero, as in the PRDP paper, when it runs a fixed number of
 iterations (rtol = atol = 0: its start would change the truncated gradient). When it solves
-to a tolerance and the forward was CG in the torch loop, it starts from the projection of
+to a tolerance and the forward was CG in the torch loop or the fused AMG-PCG loop (which
+record their search directions), it starts from the projection of
 A lam = dL/dx onto the forward's search directions (`krylov.recycle`; A^T = A for CG),
 which takes the same gradient in fewer iterations; the adjoint's `residual_history[0]`
 is that start's residual.
@@ -244,7 +245,8 @@ def solve(
         grad: "implicit" (adjoint solve in the backward pass) or "unrolled".
         adjoint_solver: solver (and cap) of the implicit backward solve; default `solver`.
         adjoint_start: where that solve starts: "zero"; "recycle", the projection onto the
-            forward's CG directions (a CG forward in the torch loop; otherwise zero); "auto"
+            forward's CG directions (a CG forward in the torch loop or the fused AMG-PCG
+            loop; after the fused Jacobi loops, zero); "auto"
             (default): "recycle" when the adjoint solver has a tolerance (rtol or atol > 0),
             "zero" when it runs exactly its cap (PRDP's K: the paper's gradient).
         check: raise `SolveError` on NONFINITE, BREAKDOWN or INDEFINITE, in this call and
