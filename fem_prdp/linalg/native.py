@@ -410,7 +410,8 @@ class MultigridCycle:
             record: keep the first `record` search directions (for `ConjugateDirections`).
 
         Returns (x [n], status (-1: capped), live iterations, history [steps + 1] float64,
-        directions: [rows, n] float32 blocks of up to 8, their p^T A p [kept] float64)."""
+        directions: a list of (block [rows, n] float32, rows of up to 8, its p^T A p [rows]
+        float64))."""
         for name, t in (("b", b), ("x0", x0), ("halves", halves)):
             if t.dtype != torch.float64 or not usable(t):
                 raise ValueError(f"MultigridCycle.cg: {name} must be a float64 CPU tensor")
@@ -422,7 +423,7 @@ class MultigridCycle:
         rz, status, n_iters = np.zeros(1), np.full(1, -1, dtype=np.int64), np.zeros(1, dtype=np.int64)
         history = np.empty(max_iters + 1, dtype=np.float64)
         operator = (layout.parts, _ptr(layout.crow), _ptr(layout.mid), _ptr(layout.col), _ptr(halves.contiguous()))
-        blocks, curvatures = [], []
+        blocks = []
         done, first = 0, True
         while True:
             # Directions go into blocks handed out as the solve reaches them: a short solve
@@ -437,15 +438,13 @@ class MultigridCycle:
             if steps < 0:
                 raise MemoryError("fem_prdp native mg_cg: could not allocate its work arrays")
             if rows and steps:
-                blocks.append(block[:steps])
-                curvatures.extend(curv[:steps].tolist())
+                blocks.append((block[:steps], torch.from_numpy(curv[:steps])))
             done, first = done + steps, False
             if status[0] >= 0 and not check:  # stopped early: the kernel filled the history to the cap
                 done = max_iters
             if status[0] >= 0 or done >= max_iters:
                 break
-        return (x, int(status[0]), int(n_iters[0]), torch.from_numpy(history[: done + 1]), blocks,
-                torch.tensor(curvatures, dtype=torch.float64))
+        return x, int(status[0]), int(n_iters[0]), torch.from_numpy(history[: done + 1]), blocks
 
 
 def layout_parts() -> int:

@@ -123,12 +123,10 @@ def _fused_amg(matvec: _Operator, b, x0, solver, precond, directions: ConjugateD
         return None
     tol = max(solver.rtol * float(torch.linalg.vector_norm(b)), solver.atol)
     record = directions.capacity - len(directions) if directions is not None else 0
-    x, status, n_iters, history, blocks, curvatures = cycle.cg(
+    x, status, n_iters, history, blocks = cycle.cg(
         *halves, b[0], x0[0], solver.max_iters, tol, solver.rtol > 0 or solver.atol > 0, record)
-    first = 0
-    for block in blocks:
-        directions.extend(block[:, None, :], curvatures[first: first + block.shape[0], None])
-        first += block.shape[0]
+    for block, curvatures in blocks:
+        directions.extend(block[:, None, :], curvatures[:, None])
     status = int(SolveStatus.CAPPED) if status < 0 else status
     return x[None], _FusedState(torch.tensor([status]), torch.tensor([n_iters]), history[:, None])
 
