@@ -91,6 +91,15 @@ class _Operator:
         """(layout, values in it) or None: `CSRPattern.symmetric_halves`, on first use."""
         return self.pattern.symmetric_halves(self.values)
 
+    @cached_property
+    def renumbered(self) -> tuple | None:
+        """(layout, values in it or None) for the fused Jacobi loops: the pattern's
+        renumbered `symmetric_layout()` and `SymmetricLayout.values`, on first use (a
+        forward solve's operator serves its adjoint: one symmetry check and gather, not
+        two)."""
+        layout = self.pattern.symmetric_layout()
+        return (layout, None if layout is None else layout.values(self.values))
+
     def into(self, v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         if v.shape[0] == 1 and native.usable(v) and v.dtype == self.values.dtype and self.halves is not None:
             native.sym_residual(*self.halves, None, v[0], out=out[0])
@@ -131,12 +140,13 @@ def _fused_amg(matvec: _Operator, b, x0, solver, precond, directions: ConjugateD
     return x[None], _FusedState(torch.tensor([status]), torch.tensor([n_iters]), history[:, None])
 
 
-def _fused(pattern: CSRPattern, values, b, x0, solver, precond):
+def _fused(matvec: _Operator, b, x0, solver, precond):
     """(x, state) from a fused native loop (CG or Richardson with Jacobi or no
     preconditioner), or None where none applies (another method or preconditioner,
     autograd recording, GPU, no compiler)."""
     if type(solver) not in (CG, Richardson) or type(precond) not in (Jacobi, IdentityPreconditioner):
         return None
+    pattern, values = matvec.pattern, matvec.values
     inv_diag = precond.inv_diag if type(precond) is Jacobi else None
     tensors = [b, values, x0] + ([inv_diag] if inv_diag is not None else [])
     if not native.usable(*tensors):
@@ -144,8 +154,9 @@ def _fused(pattern: CSRPattern, values, b, x0, solver, precond):
     tol = torch.clamp(solver.rtol * torch.linalg.vector_norm(b, dim=-1).double(), min=solver.atol)
     check = solver.rtol > 0 or solver.atol > 0
     if type(solver) is CG:
+        layout, halves = matvec.renumbered
         out = native.jacobi_cg(pattern.crow, pattern.col, values, inv_diag, b, x0, solver.max_iters, tol, check,
-                               layout=pattern.symmetric_layout())
+                               layout=layout, halves=halves)
     else:
         out = native.jacobi_richardson(pattern.crow, pattern.col, values, inv_diag, solver.omega, b, x0,
                                        solver.max_iters, tol, check)
@@ -158,10 +169,9 @@ def _run(matvec: _Operator, b, x0, solver, precond,
     """Solve on [B, n] tensors; a CG run in the torch loop or the fused AMG-PCG loop
     records its search directions into `directions` when given (the fused Jacobi loops
     record none)."""
-    pattern, values = matvec.pattern, matvec.values
     t0 = time.perf_counter()
     fused = _fused_amg(matvec, b, x0, solver, precond, directions)
-    fused = fused if fused is not None else _fused(pattern, values, b, x0, solver, precond)
+    fused = fused if fused is not None else _fused(matvec, b, x0, solver, precond)
     if fused is not None:
         x, state = fused
     elif directions is not None:

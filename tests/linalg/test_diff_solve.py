@@ -4,7 +4,8 @@ differences of a converged solve; the capped implicit gap is measured and docume
 import pytest
 import torch
 
-from fem_prdp.linalg import CG, GMRES, MINRES, BiCGStab, Jacobi, SolveStatus, SparseMatrix, solve
+from fem_prdp.linalg import CG, GMRES, MINRES, BiCGStab, Jacobi, SolveStatus, SparseMatrix, native, solve
+from fem_prdp.linalg.symmetric import SymmetricLayout
 
 from .cases import as_sparse, p1_matrices
 
@@ -255,3 +256,23 @@ def test_unknown_adjoint_start_is_rejected():
     A = as_sparse("fem_stiffness")
     with pytest.raises(ValueError, match="adjoint_start must be one of"):
         solve(A, torch.ones(A.shape[0], dtype=torch.float64), adjoint_start="warm")
+
+
+@pytest.mark.skipif(not native.available(), reason="the fused Jacobi loop needs the native kernels")
+def test_the_adjoint_takes_the_forward_operators_symmetric_values(monkeypatch):
+    """A Jacobi-PCG forward and its adjoint (A^T = A) multiply from one gather of A's values
+    into the symmetric layout: the check and gather run once, and the gradient is the dense
+    solve's."""
+    A = SparseMatrix.from_scipy(p1_matrices(6))
+    calls = []
+    values_in_layout = SymmetricLayout.values
+    monkeypatch.setattr(SymmetricLayout, "values", lambda self, v: calls.append(1) or values_in_layout(self, v))
+    vals = A.values.clone().requires_grad_(True)
+    b = torch.sin(torch.arange(A.shape[0], dtype=torch.float64))
+    Av = A.with_values(vals)
+    x, info = solve(Av, b, CG(rtol=1e-12, max_iters=500), Jacobi(Av))
+    (x * torch.cos(b)).sum().backward()
+    assert info.loop == "fused" and info.adjoint[0].loop == "fused" and len(calls) == 1
+    ref = vals.detach().clone().requires_grad_(True)
+    (torch.linalg.solve(A.with_values(ref).to_dense(), b) * torch.cos(b)).sum().backward()
+    assert torch.allclose(vals.grad, ref.grad, atol=1e-9)
