@@ -92,11 +92,11 @@ class _Operator:
         return self.pattern.symmetric_halves(self.values)
 
     @cached_property
-    def renumbered(self) -> tuple | None:
-        """(layout, values in it or None) for the fused Jacobi loops: the pattern's
-        renumbered `symmetric_layout()` and `SymmetricLayout.values`, on first use (a
-        forward solve's operator serves its adjoint: one symmetry check and gather, not
-        two)."""
+    def renumbered(self) -> tuple:
+        """(layout or None, values in it or None) for the fused Jacobi loops: the pattern's
+        renumbered `symmetric_layout()` and `SymmetricLayout.values` (None: not symmetric
+        to round-off), on first use (a forward solve's operator serves its adjoint: one
+        symmetry check and gather, not two)."""
         layout = self.pattern.symmetric_layout()
         return (layout, None if layout is None else layout.values(self.values))
 
