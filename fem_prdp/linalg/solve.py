@@ -92,13 +92,14 @@ class _Operator:
         return self.pattern.symmetric_halves(self.values)
 
     @cached_property
-    def renumbered(self) -> tuple:
-        """(layout or None, values in it or None) for the fused Jacobi loops: the pattern's
-        renumbered `symmetric_layout()` and `SymmetricLayout.values` (None: not symmetric
-        to round-off), on first use (a forward solve's operator serves its adjoint: one
-        symmetry check and gather, not two)."""
+    def renumbered(self) -> tuple | None:
+        """(layout, values in it) for the fused Jacobi loops: the pattern's renumbered
+        `symmetric_layout()` and `SymmetricLayout.values`, on first use (a forward solve's
+        operator serves its adjoint: one symmetry check and gather, not two); None when the
+        pattern or the values (to round-off) are not symmetric."""
         layout = self.pattern.symmetric_layout()
-        return (layout, None if layout is None else layout.values(self.values))
+        halves = None if layout is None else layout.values(self.values)
+        return None if halves is None else (layout, halves)
 
     def into(self, v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         if v.shape[0] == 1 and native.usable(v) and v.dtype == self.values.dtype and self.halves is not None:
@@ -154,7 +155,7 @@ def _fused(matvec: _Operator, b, x0, solver, precond):
     tol = torch.clamp(solver.rtol * torch.linalg.vector_norm(b, dim=-1).double(), min=solver.atol)
     check = solver.rtol > 0 or solver.atol > 0
     if type(solver) is CG:
-        layout, halves = matvec.renumbered
+        layout, halves = matvec.renumbered or (None, None)  # None: the plain CSR loop, nothing checked again
         out = native.jacobi_cg(pattern.crow, pattern.col, values, inv_diag, b, x0, solver.max_iters, tol, check,
                                layout=layout, halves=halves)
     else:
