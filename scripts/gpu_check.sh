@@ -3,17 +3,70 @@
 # AMG, gradients through capped solves, the float32/float64 boundary, a Navier-Stokes step),
 # the benchmarks on CUDA (bench solvers at full size; physics, training and peers --quick)
 # and one quick case trained end to end on CUDA. Prints what to record in
-# experiments/RESULTS.md; the benchmarks' JSON goes to $FEM_PRDP_GPU_OUT (default: a
-# temporary folder, printed).
+# experiments/RESULTS.md, with each step's seconds; the benchmarks' JSON goes to
+# $FEM_PRDP_GPU_OUT (default: a temporary folder, printed).
 #
-# Needs torch built with CUDA. FEM_PRDP_GPU_PYTHON names an interpreter that has it (and
-# fem_prdp's dependencies); otherwise .venv-gpu is made with the package index's default
-# torch wheel (a CUDA build on Linux; the CPU-only scripts/setup.sh pins the CPU wheel).
+# Needs torch built with CUDA. Where it comes from, first that applies:
+# - FEM_PRDP_GPU_PYTHON: an interpreter that has it and fem_prdp's dependencies;
+# - .gpu-bundle (made by scripts/gpu_bundle.sh on a machine with network access): the
+#   machine's own python3 and its CUDA torch, with the bundle's wheels and gmsh's shared
+#   libraries installed under /tmp and the fused CPU kernels built in place; nothing is
+#   fetched. This project's lent GPU machine has no network, so there:
+#       bash scripts/gpu_bundle.sh     # here, once
+#       device run, carry [".gpu-bundle"], timeout_s 600:
+#       set -o pipefail; FEM_PRDP_GPU_OUT=$OUT bash scripts/gpu_check.sh 2>&1 | tee $OUT/gpu_check.log
+# - otherwise .venv-gpu, made with the package index's default torch wheel (a CUDA build on
+#   Linux; the CPU-only scripts/setup.sh pins the CPU wheel).
+#
+# FEM_PRDP_GPU_DEVICE=cpu rehearses all of it on a machine without a GPU (before spending a
+# GPU machine's scarce minutes): the same set-up and steps on the CPU, every benchmark
+# --quick, the gpu-marked tests skipped.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+unpack_deb() {  # unpack_deb FILE DIR: a Debian package's files under DIR (dpkg, else ar + tar)
+    if command -v dpkg >/dev/null; then
+        dpkg -x "$1" "$2"
+        return
+    fi
+    local member tmp
+    member="$(ar t "$1" | grep '^data\.tar')"
+    tmp="$(mktemp -d)"
+    ar p "$1" "$member" >"$tmp/$member"
+    tar -xf "$tmp/$member" -C "$2"
+    rm -rf "$tmp"
+}
+
+device="${FEM_PRDP_GPU_DEVICE:-cuda}"
+case "$device" in
+    cuda) quick=() ;;
+    cpu) quick=(--quick) ;;
+    *) echo "gpu_check: FEM_PRDP_GPU_DEVICE must be cuda or cpu (a rehearsal), got $device" >&2; exit 2 ;;
+esac
 py="${FEM_PRDP_GPU_PYTHON:-}"
-if [ -z "$py" ]; then
+if [ -z "$py" ] && [ -d .gpu-bundle/wheels ]; then
+    py=python3
+    prefix="${TMPDIR:-/tmp}/fem_prdp_gpu"
+    rm -rf "$prefix"
+    mkdir -p "$prefix/libs"
+    "$py" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --prefix "$prefix" \
+        .gpu-bundle/wheels/*.whl
+    for deb in .gpu-bundle/debs/*.deb; do
+        unpack_deb "$deb" "$prefix/libs"
+    done
+    site="$(find "$prefix" -type d -name site-packages | head -n 1)"
+    export PYTHONPATH="$root:$site${PYTHONPATH:+:$PYTHONPATH}"
+    export LD_LIBRARY_PATH="$prefix/libs/usr/lib/x86_64-linux-gnu:$prefix/libs/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    "$py" -c "import gmsh; gmsh.initialize(); gmsh.finalize()" || {
+        echo "gpu_check: gmsh does not load with the bundle's libraries ($prefix/libs); see the error above" >&2
+        exit 1
+    }
+    # as `pip install` builds them (the CPU sides of the comparisons and AMG's set-up use them)
+    "$py" setup.py -q build_ext --inplace >"$prefix/build.log" 2>&1 \
+        || echo "gpu_check: the fused CPU kernels were not built ($prefix/build.log); the CPU runs the torch loops"
+    echo "gpu_check: $py with .gpu-bundle under $prefix"
+elif [ -z "$py" ]; then
     if [ ! -x .venv-gpu/bin/python ]; then
         python3 -m venv .venv-gpu
         .venv-gpu/bin/python -m pip install -q --upgrade pip
@@ -22,24 +75,43 @@ if [ -z "$py" ]; then
     .venv-gpu/bin/python -m pip install -q -e ".[dev]"
     py=.venv-gpu/bin/python
 fi
-"$py" - <<'PY'
+FEM_PRDP_GPU_DEVICE="$device" "$py" - <<'PY'
+import os
 import sys
 
 import torch
 
-if not torch.cuda.is_available():
+from fem_prdp.linalg import native
+
+if os.environ["FEM_PRDP_GPU_DEVICE"] == "cpu":
+    print(f"torch {torch.__version__}; a rehearsal on the CPU (the gpu-marked tests skip); CPU: {native.status()}")
+elif not torch.cuda.is_available():
     sys.exit(f"gpu_check: torch {torch.__version__} sees no CUDA device (torch.version.cuda = {torch.version.cuda}); "
              "run on a GPU machine, or set FEM_PRDP_GPU_PYTHON to an interpreter with CUDA torch")
-p = torch.cuda.get_device_properties(0)
-print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {p.name}, {p.total_memory / 2**30:.0f} GiB")
+else:
+    p = torch.cuda.get_device_properties(0)
+    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {p.name}, {p.total_memory / 2**30:.0f} GiB; "
+          f"CPU: {native.status()}")
 PY
-"$py" -m pytest -m gpu -q -p no:cacheprovider tests
+
+step() {  # step LABEL COMMAND...: run it, then say how long it took
+    local start=$SECONDS
+    echo "== $1"
+    shift
+    "$@"
+    echo "== $((SECONDS - start)) s"
+}
 out="${FEM_PRDP_GPU_OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 echo "benchmark JSON in $out"
-"$py" -m fem_prdp.cli bench solvers --repeats 3 --device cuda --json "$out/bench_solvers_cuda.json"
+# the gpu-marked tests live in one module (the others need the dev extra's notebook packages)
+step "gpu-marked tests" "$py" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py
+step "bench solvers ${quick[*]}" "$py" -m fem_prdp.cli bench solvers "${quick[@]}" --repeats 3 --device "$device" \
+    --json "$out/bench_solvers_$device.json"
 for what in physics training peers; do
-    "$py" -m fem_prdp.cli bench "$what" --quick --repeats 3 --device cuda --json "$out/bench_${what}_cuda.json"
+    step "bench $what --quick" "$py" -m fem_prdp.cli bench "$what" --quick --repeats 3 --device "$device" \
+        --json "$out/bench_${what}_$device.json"
 done
-echo "heat-2d --quick on CUDA:"
-time "$py" -m fem_prdp.cli run heat-2d --quick --device cuda --output "$out" --no-progress
+# the case's checkpoints and plots stay out of $out (its files come back from the GPU machine)
+step "heat-2d --quick on $device" "$py" -m fem_prdp.cli run heat-2d --quick --device "$device" \
+    --output "$(mktemp -d)" --no-progress

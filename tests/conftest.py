@@ -11,7 +11,8 @@ def tmp_out(tmp_path):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`gpu`-marked tests run only where torch sees a CUDA device (scripts/gpu_check.sh)."""
+    """`gpu`-marked tests run only where torch sees a CUDA device (scripts/gpu_check.sh, which
+    runs tests/test_gpu.py: keep them there)."""
     import torch
 
     if torch.cuda.is_available():

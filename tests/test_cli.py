@@ -186,7 +186,8 @@ def test_bench_peers_quick_agrees_with_torch_fem_and_scikit_fem(tmp_path, monkey
     if sys.platform.startswith("linux"):
         assert {r["preconditioner"] for r in memory} == {"jacobi", "amg"}
         assert all(r["peak_bytes"] > 0 and r["torch_fem_peak_bytes"] > 0 for r in memory)
-    monkeypatch.setitem(sys.modules, "torchfem", None)  # as if the extra were not installed
+    for name in ("torchfem", "torchfem.sparse"):  # as if the extra were not installed
+        monkeypatch.setitem(sys.modules, name, None)
     assert main(["bench", "peers", "--quick"]) == 2
     assert 'peers needs torch-fem, which is not installed: pip install "fem_prdp[bench]" (or pip install torch-fem)' in \
         capsys.readouterr().err

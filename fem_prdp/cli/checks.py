@@ -131,10 +131,10 @@ def _bench_training(args: argparse.Namespace) -> int:
 
 def _bench_peers(args: argparse.Namespace) -> int:
     from .._extras import require
+    from ..fem.peers import bench_peers, torch_fem_sparse
 
-    require("torchfem", "bench", "fem-prdp bench peers", package="torch-fem")
+    torch_fem_sparse()
     require("skfem", "bench", "fem-prdp bench peers", package="scikit-fem")
-    from ..fem.peers import bench_peers
 
     result = bench_peers(quick=args.quick, repeats=args.repeats, device=args.device)
     print(f"Differentiable steady heat (P1 tetrahedra, conductivity 1e-3 + rho^3, CG to rtol 1e-10) against torch-fem "

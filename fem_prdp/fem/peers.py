@@ -31,6 +31,8 @@ Ratios are peer time / our time: above 1, fem_prdp is faster.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import multiprocessing
 import re
 import statistics
@@ -46,7 +48,31 @@ from .assembly import assemble_matrix
 from .bench import steady_heat_system
 from .forms import stiffness
 
-__all__ = ["bench_peers"]
+__all__ = ["bench_peers", "torch_fem_sparse"]
+
+
+def torch_fem_sparse():
+    """torch-fem's `sparse` module (its differentiable solve, Krylov loop and multigrid).
+    torch-fem's package import also loads its plotting, pyvista and so VTK; where that is
+    missing (the GPU machine: VTK's 140 MB wheel is over what travels there,
+    scripts/gpu_bundle.sh), the module's file is loaded alone: the same solver code, which
+    imports none of it. Raises `MissingExtraError` when torch-fem is not installed."""
+    from .._extras import require
+
+    try:
+        return require("torchfem.sparse", "bench", "fem-prdp bench peers", package="torch-fem")
+    except ImportError as error:
+        missing = getattr(error.__cause__, "name", None) or ""
+        if missing.split(".")[0] not in ("pyvista", "vtk", "vtkmodules"):
+            raise
+    name = "torchfem.sparse"
+    if name not in sys.modules:  # find_spec locates the package without running its __init__
+        path = importlib.util.find_spec("torchfem").submodule_search_locations[0]
+        spec = importlib.util.spec_from_file_location(name, f"{path}/sparse.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 def _ours(A, b, weights, precond: str):
@@ -71,8 +97,7 @@ def _torch_fem_matrix(A) -> torch.Tensor:
 
 
 def _torch_fem(A, b, weights, precond: str):
-    from torchfem.sparse import differentiable_sparse_solve
-
+    differentiable_sparse_solve = torch_fem_sparse().differentiable_sparse_solve
     rhs = b.detach().clone().requires_grad_(True)
     # The matrix itself is the leaf: its gradient is torch-fem's sparse dL/dA on the pattern
     # (built from a values leaf instead, autograd would densify it on the way back).
@@ -92,10 +117,9 @@ def _torch_fem_amg_iterations(A, b) -> int:
     """CG iterations of torch-fem's own AMG-preconditioned CG on A x = b to rtol 1e-10 (the
     loop and cycle its `differentiable_sparse_solve` runs, which returns no count: the
     private `_krylov` and `_multigrid` of the pinned torch-fem 0.14)."""
-    from torchfem.sparse import _krylov, _multigrid
-
+    sparse = torch_fem_sparse()
     At = _torch_fem_matrix(A)
-    return int(_krylov(At, b.detach(), "cg", 1e-10, _multigrid(At, None))[1])
+    return int(sparse._krylov(At, b.detach(), "cg", 1e-10, sparse._multigrid(At, None))[1])
 
 
 def _amg_products(A):
