@@ -6,7 +6,7 @@
 #   .gpu-bundle/wheels  the Python packages missing there, for CPython $FEM_PRDP_GPU_PY
 #                       (default 3.12): meshio, gmsh, pyamg, torch-fem 0.14, scikit-fem
 #   .gpu-bundle/debs    the Debian packages of the shared libraries gmsh's library links
-#                       beyond the C, C++ and OpenMP runtimes (X11, GL, fontconfig, freetype, ...),
+#                       beyond the runtimes Python has (X11, GL, fontconfig, freetype, ...),
 #                       found with ldd and dpkg on this machine
 #
 # About 45 MB, gitignored. On the GPU machine scripts/gpu_check.sh installs the wheels under
@@ -35,9 +35,10 @@ unpacked="$(mktemp -d)"
 trap 'rm -rf "$unpacked"' EXIT
 unzip -q "$staging"/wheels/gmsh-*.whl '*/libgmsh.so*' -d "$unpacked"
 libgmsh="$(find "$unpacked" -name 'libgmsh.so*' -type f | head -n 1)"
-# the C, C++ and OpenMP runtimes and zlib are on any machine with Python and a compiler (and a
-# second libgomp beside the one torch loads is what to avoid)
-runtime='^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libgomp|libz|ld-linux-x86-64|linux-vdso)\.so'
+# the C, C++ and OpenMP runtimes, zlib and expat are on any machine with Python and a compiler;
+# a second copy of one, put first on the library path, could shadow what Python and torch
+# load (and this machine's builds may need a newer C library than the GPU machine's)
+runtime='^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libgomp|libz|libexpat|ld-linux-x86-64|linux-vdso)\.so'
 missing="$(ldd "$libgmsh" | awk '$2 == "=>" && $3 == "not" {print $1}')"
 if [ -n "$missing" ]; then
     echo "gpu_bundle: this machine lacks libraries gmsh links ($missing); install gmsh's dependencies here first" >&2
@@ -50,6 +51,7 @@ packages="$(ldd "$libgmsh" | awk '$2 == "=>" {print $1}' | grep -v -E "$runtime"
     echo "gpu_bundle: apt-get download fetched fewer packages than the $(echo "$packages" | wc -w) needed: $packages" >&2
     exit 1
 }
+echo "$py_version" >"$staging/python"  # gpu_check.sh compares it with the interpreter's
 rm -rf .gpu-bundle
 mv "$staging" .gpu-bundle
 echo "gpu_bundle: $(ls .gpu-bundle/wheels | wc -l) wheels (CPython $py_version) and $(ls .gpu-bundle/debs | wc -l)" \

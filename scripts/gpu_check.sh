@@ -6,21 +6,25 @@
 # experiments/RESULTS.md, with each step's seconds; the benchmarks' JSON goes to
 # $FEM_PRDP_GPU_OUT (default: a temporary folder, printed).
 #
-# Needs torch built with CUDA. Where it comes from, first that applies:
-# - FEM_PRDP_GPU_PYTHON: an interpreter that has it and fem_prdp's dependencies;
-# - .gpu-bundle (made by scripts/gpu_bundle.sh on a machine with network access): the
-#   machine's own python3 and its CUDA torch, with the bundle's wheels and gmsh's shared
-#   libraries installed under /tmp and the fused CPU kernels built in place; nothing is
+# Needs torch built with CUDA. Where it and fem_prdp's dependencies come from:
+# - with .gpu-bundle beside this checkout (made by scripts/gpu_bundle.sh on a machine with
+#   network access): the interpreter FEM_PRDP_GPU_PYTHON (default python3, with its CUDA
+#   torch) and the bundle's wheels, installed under /tmp and put first on its path, gmsh's
+#   shared libraries unpacked there too, the fused CPU kernels built in place; nothing is
 #   fetched. This project's lent GPU machine has no network, so there:
 #       bash scripts/gpu_bundle.sh     # here, once
 #       device run, carry [".gpu-bundle"], timeout_s 600:
 #       set -o pipefail; FEM_PRDP_GPU_OUT=$OUT bash scripts/gpu_check.sh 2>&1 | tee $OUT/gpu_check.log
-# - otherwise .venv-gpu, made with the package index's default torch wheel (a CUDA build on
+# - else FEM_PRDP_GPU_PYTHON, an interpreter that has them all;
+# - else .venv-gpu, made with the package index's default torch wheel (a CUDA build on
 #   Linux; the CPU-only scripts/setup.sh pins the CPU wheel).
 #
 # FEM_PRDP_GPU_DEVICE=cpu rehearses all of it on a machine without a GPU (before spending a
 # GPU machine's scarce minutes): the same set-up and steps on the CPU, every benchmark
-# --quick, the gpu-marked tests skipped.
+# --quick, the gpu-marked tests skipped. Here, with a bundle for this machine's Python:
+#       FEM_PRDP_GPU_PY=3.11 bash scripts/gpu_bundle.sh
+#       FEM_PRDP_GPU_PYTHON=.venv/bin/python FEM_PRDP_GPU_DEVICE=cpu bash scripts/gpu_check.sh
+# (then remake the bundle for the GPU machine's Python: bash scripts/gpu_bundle.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -45,8 +49,15 @@ case "$device" in
     *) echo "gpu_check: FEM_PRDP_GPU_DEVICE must be cuda or cpu (a rehearsal), got $device" >&2; exit 2 ;;
 esac
 py="${FEM_PRDP_GPU_PYTHON:-}"
-if [ -z "$py" ] && [ -d .gpu-bundle/wheels ]; then
-    py=python3
+if [ -d .gpu-bundle/wheels ]; then
+    py="${py:-python3}"
+    have="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    made_for="$(cat .gpu-bundle/python 2>/dev/null || echo unknown)"
+    if [ "$have" != "$made_for" ]; then
+        echo "gpu_check: .gpu-bundle was made for CPython $made_for but $py is $have;" \
+             "remake it: FEM_PRDP_GPU_PY=$have bash scripts/gpu_bundle.sh" >&2
+        exit 2
+    fi
     prefix="${TMPDIR:-/tmp}/fem_prdp_gpu"
     rm -rf "$prefix"
     mkdir -p "$prefix/libs"
@@ -94,24 +105,47 @@ else:
           f"CPU: {native.status()}")
 PY
 
-step() {  # step LABEL COMMAND...: run it, then say how long it took
-    local start=$SECONDS
-    echo "== $1"
-    shift
-    "$@"
-    echo "== $((SECONDS - start)) s"
+# Each step runs under its own time limit, cut to what is left of FEM_PRDP_GPU_BUDGET_S (default
+# 540 s from the start, so that one run fits the GPU machine's 600 s per command with its log);
+# a step that fails or runs out of time is reported and the next one still runs, so one run
+# of this script brings back everything that works.
+budget="${FEM_PRDP_GPU_BUDGET_S:-540}"
+failed=()
+step() {  # step LABEL LIMIT_S COMMAND...
+    local label=$1 limit=$2 start=$SECONDS rc=0
+    shift 2
+    local left=$((budget - SECONDS))
+    if [ "$left" -lt 20 ]; then
+        echo "== $label: not run ($left s left of FEM_PRDP_GPU_BUDGET_S=$budget)"
+        failed+=("$label (not run)")
+        return
+    fi
+    [ "$left" -lt "$limit" ] && limit=$left
+    echo "== $label (limit $limit s)"
+    timeout --kill-after=10 "$limit" "$@" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        echo "== $label: $((SECONDS - start)) s"
+    else
+        echo "== $label: FAILED, exit $rc$([ "$rc" -eq 124 ] && echo " (over its $limit s)") after $((SECONDS - start)) s"
+        failed+=("$label")
+    fi
 }
 out="${FEM_PRDP_GPU_OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 echo "benchmark JSON in $out"
 # the gpu-marked tests live in one module (the others need the dev extra's notebook packages)
-step "gpu-marked tests" "$py" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py
-step "bench solvers ${quick[*]}" "$py" -m fem_prdp.cli bench solvers "${quick[@]}" --repeats 3 --device "$device" \
-    --json "$out/bench_solvers_$device.json"
-for what in physics training peers; do
-    step "bench $what --quick" "$py" -m fem_prdp.cli bench "$what" --quick --repeats 3 --device "$device" \
+step "gpu-marked tests" 150 "$py" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py
+step "bench solvers ${quick[*]}" 300 "$py" -m fem_prdp.cli bench solvers "${quick[@]}" --repeats 3 \
+    --device "$device" --json "$out/bench_solvers_$device.json"
+for what in peers physics training; do
+    step "bench $what --quick" 120 "$py" -m fem_prdp.cli bench "$what" --quick --repeats 3 --device "$device" \
         --json "$out/bench_${what}_$device.json"
 done
 # the case's checkpoints and plots stay out of $out (its files come back from the GPU machine)
-step "heat-2d --quick on $device" "$py" -m fem_prdp.cli run heat-2d --quick --device "$device" \
+step "heat-2d --quick on $device" 90 "$py" -m fem_prdp.cli run heat-2d --quick --device "$device" \
     --output "$(mktemp -d)" --no-progress
+if [ "${#failed[@]}" -gt 0 ]; then
+    printf 'gpu_check: failed or not run after %s s: %s\n' "$SECONDS" "$(IFS=';'; echo "${failed[*]}")" >&2
+    exit 1
+fi
+echo "gpu_check: every step passed, $SECONDS s in all"
