@@ -31,7 +31,6 @@ Ratios are peer time / our time: above 1, fem_prdp is faster.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import multiprocessing
 import re
