@@ -1,4 +1,5 @@
-"""The shell scripts parse, and the GPU check refuses a device it does not know in one line."""
+"""The shell scripts parse, and the GPU check refuses a device or a step it does not know in
+one line, before it installs anything."""
 
 import subprocess
 from pathlib import Path
@@ -18,3 +19,11 @@ def test_gpu_check_rejects_an_unknown_device_in_one_line():
                          env={"PATH": "/usr/bin:/bin", "FEM_PRDP_GPU_DEVICE": "tpu"})
     assert out.returncode == 2
     assert out.stderr == "gpu_check: FEM_PRDP_GPU_DEVICE must be cuda or cpu (a rehearsal), got tpu\n"
+
+
+def test_gpu_check_rejects_an_unknown_step_in_one_line():
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "FEM_PRDP_GPU_STEPS": "tests bench"})
+    assert out.returncode == 2
+    assert out.stderr == ("gpu_check: unknown step bench in FEM_PRDP_GPU_STEPS "
+                          "(tests solvers peers physics training case)\n")
