@@ -44,8 +44,13 @@ if [ -n "$missing" ]; then
     echo "gpu_bundle: this machine lacks libraries gmsh links ($missing); install gmsh's dependencies here first" >&2
     exit 2
 fi
-packages="$(ldd "$libgmsh" | awk '$2 == "=>" {print $1}' | grep -v -E "$runtime" \
-    | while read -r soname; do dpkg -S "*/$soname" | head -n 1 | cut -d: -f1; done | sort -u)"
+packages=""
+for soname in $(ldd "$libgmsh" | awk '$2 == "=>" {print $1}' | grep -v -E "$runtime"); do
+    package="$(dpkg -S "*/$soname" 2>/dev/null | awk -F: 'NR == 1 {print $1}')"
+    [ -n "$package" ] || { echo "gpu_bundle: no Debian package here holds $soname, which gmsh links" >&2; exit 1; }
+    packages+=" $package"
+done
+packages="$(echo "$packages" | tr ' ' '\n' | sed '/^$/d' | sort -u)"
 (cd "$staging/debs" && apt-get download $packages 2>&1 | grep -v -E '^(Get|Fetched|W: Download is performed unsandboxed)' || true)
 [ "$(find "$staging/debs" -name '*.deb' | wc -l)" -eq "$(echo "$packages" | wc -w)" ] || {
     echo "gpu_bundle: apt-get download fetched fewer packages than the $(echo "$packages" | wc -w) needed: $packages" >&2
