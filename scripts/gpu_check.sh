@@ -49,6 +49,7 @@ case "$device" in
     *) echo "gpu_check: FEM_PRDP_GPU_DEVICE must be cuda or cpu (a rehearsal), got $device" >&2; exit 2 ;;
 esac
 budget="${FEM_PRDP_GPU_BUDGET_S:-420}"
+[[ "$budget" =~ ^[0-9]+$ ]] || { echo "gpu_check: FEM_PRDP_GPU_BUDGET_S must be whole seconds, got $budget" >&2; exit 2; }
 steps=" ${FEM_PRDP_GPU_STEPS:-tests solvers peers physics training case} "
 for name in $steps; do
     case " tests solvers peers physics training case " in

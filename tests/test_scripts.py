@@ -1,5 +1,5 @@
-"""The shell scripts parse, and the GPU check refuses a device or a step it does not know in
-one line, before it installs anything."""
+"""The shell scripts parse, and the GPU check refuses a device, a step or a budget it cannot
+use in one line, before it installs anything."""
 
 import subprocess
 from pathlib import Path
@@ -27,3 +27,10 @@ def test_gpu_check_rejects_an_unknown_step_in_one_line():
     assert out.returncode == 2
     assert out.stderr == ("gpu_check: unknown step bench in FEM_PRDP_GPU_STEPS "
                           "(tests solvers peers physics training case)\n")
+
+
+def test_gpu_check_rejects_a_budget_that_is_not_seconds():
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "FEM_PRDP_GPU_BUDGET_S": "7m"})
+    assert out.returncode == 2
+    assert out.stderr == "gpu_check: FEM_PRDP_GPU_BUDGET_S must be whole seconds, got 7m\n"
