@@ -14,23 +14,14 @@ def test_script_parses(script):
     subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], check=True)
 
 
-def test_gpu_check_rejects_an_unknown_device_in_one_line():
+@pytest.mark.parametrize("setting, message", [
+    ({"FEM_PRDP_GPU_DEVICE": "tpu"}, "FEM_PRDP_GPU_DEVICE must be cuda or cpu (a rehearsal), got tpu"),
+    ({"FEM_PRDP_GPU_STEPS": "tests bench"},
+     "unknown step bench in FEM_PRDP_GPU_STEPS (tests solvers peers physics training case)"),
+    ({"FEM_PRDP_GPU_BUDGET_S": "7m"}, "FEM_PRDP_GPU_BUDGET_S must be whole seconds, got 7m"),
+])
+def test_gpu_check_refuses_a_bad_setting_in_one_line(setting, message):
     out = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "FEM_PRDP_GPU_DEVICE": "tpu"})
+                         env={"PATH": "/usr/bin:/bin", **setting})
     assert out.returncode == 2
-    assert out.stderr == "gpu_check: FEM_PRDP_GPU_DEVICE must be cuda or cpu (a rehearsal), got tpu\n"
-
-
-def test_gpu_check_rejects_an_unknown_step_in_one_line():
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "FEM_PRDP_GPU_STEPS": "tests bench"})
-    assert out.returncode == 2
-    assert out.stderr == ("gpu_check: unknown step bench in FEM_PRDP_GPU_STEPS "
-                          "(tests solvers peers physics training case)\n")
-
-
-def test_gpu_check_rejects_a_budget_that_is_not_seconds():
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "FEM_PRDP_GPU_BUDGET_S": "7m"})
-    assert out.returncode == 2
-    assert out.stderr == "gpu_check: FEM_PRDP_GPU_BUDGET_S must be whole seconds, got 7m\n"
+    assert out.stderr == f"gpu_check: {message}\n"
