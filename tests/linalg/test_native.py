@@ -111,11 +111,12 @@ def test_stopping_reasons():
     assert info.status == SolveStatus.CAPPED and int(info.n_iters) == 3
 
 
+@pytest.mark.parametrize("batch", [1, 3])  # one right-hand side: the kernel's own loop
 @pytest.mark.parametrize("batched", [False, True])
-def test_implicit_values_gradient_matches_the_torch_path(batched):
+def test_implicit_values_gradient_matches_the_torch_path(batched, batch):
     A = _spd(10)
-    values = (A.values.expand(3, -1).clone() if batched else A.values.clone()).requires_grad_(True)
-    b = torch.rand(3, A.shape[0], dtype=torch.float64, requires_grad=True)
+    values = (A.values.expand(batch, -1).clone() if batched else A.values.clone()).requires_grad_(True)
+    b = torch.rand(batch, A.shape[0], dtype=torch.float64, requires_grad=True)
     grads = []
     for on in (True, False):
         with native.enabled(on):
