@@ -10,7 +10,7 @@
 # - with .gpu-bundle beside this checkout (made by scripts/gpu_bundle.sh on a machine with
 #   network access): the interpreter FEM_PRDP_GPU_PYTHON (default python3, with its CUDA
 #   torch) and the bundle's wheels, installed under /tmp and put first on its path, gmsh's
-#   shared libraries unpacked there too, the fused CPU kernels built in place; nothing is
+#   shared libraries unpacked there too (dpkg -x), the fused CPU kernels built in place; nothing is
 #   fetched. This project's lent GPU machine has no network, so there:
 #       bash scripts/gpu_bundle.sh     # here, once
 #       device run, carry [".gpu-bundle"], timeout_s 600:
@@ -28,19 +28,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-
-unpack_deb() {  # unpack_deb FILE DIR: a Debian package's files under DIR (dpkg, else ar + tar)
-    if command -v dpkg >/dev/null; then
-        dpkg -x "$1" "$2"
-        return
-    fi
-    local member tmp
-    member="$(ar t "$1" | grep '^data\.tar')"
-    tmp="$(mktemp -d)"
-    ar p "$1" "$member" >"$tmp/$member"
-    tar -xf "$tmp/$member" -C "$2"
-    rm -rf "$tmp"
-}
 
 device="${FEM_PRDP_GPU_DEVICE:-cuda}"
 case "$device" in
@@ -73,8 +60,8 @@ if [ -d .gpu-bundle/wheels ]; then
     mkdir -p "$prefix/libs"
     "$py" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --prefix "$prefix" \
         .gpu-bundle/wheels/*.whl
-    for deb in .gpu-bundle/debs/*.deb; do
-        unpack_deb "$deb" "$prefix/libs"
+    for deb in .gpu-bundle/debs/*.deb; do  # dpkg is there: the device notes unpack their GL packages with it
+        dpkg -x "$deb" "$prefix/libs"
     done
     site="$(find "$prefix" -type d -name site-packages | head -n 1)"
     export PYTHONPATH="$root:$site${PYTHONPATH:+:$PYTHONPATH}"
