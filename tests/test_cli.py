@@ -173,6 +173,7 @@ def test_bench_peers_quick_agrees_with_torch_fem_and_scikit_fem(tmp_path, monkey
     for r in data["solve"]:  # same matrix, same tolerance: same solution and gradients
         assert max(r["agreement_x"], r["agreement_grad_values"], r["agreement_grad_rhs"]) < 1e-8
         assert r["forward_speedup"] > 0 and r["backward_speedup"] > 0
+        assert r["rounds"] == 5  # --repeats 1, times 5 at 2.2k nodes
     assert all(r["agreement"] < 1e-12 for r in data["assembly"])
     jacobi = next(r for r in data["solve"] if r["preconditioner"] == "jacobi")
     assert jacobi["floor_s"] > 0 and jacobi["torch_fem_forward_over_floor"] > 0

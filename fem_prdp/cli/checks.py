@@ -140,7 +140,7 @@ def _bench_peers(args: argparse.Namespace) -> int:
     print(f"Differentiable steady heat (P1 tetrahedra, conductivity 1e-3 + rho^3, CG to rtol 1e-10) against torch-fem "
           f"{result['torch_fem']} on the same matrix, on {result['device']}; speed-up = torch-fem time / ours; "
           f"medians, alternating")
-    print(f"{'nodes':>8} {'precond':<8}{'its':>9}{'peer':>6}{'fwd s':>8}{'peer':>8}{'speed-up':>9}{'bwd s':>8}{'peer':>8}"
+    print(f"{'nodes':>8} {'precond':<8}{'rounds':>7}{'its':>9}{'peer':>6}{'fwd s':>8}{'peer':>8}{'speed-up':>9}{'bwd s':>8}{'peer':>8}"
           f"{'speed-up':>9}{'x floor':>8}{'peer':>6}  agreement x / dA / db")
     for r in result["solve"]:
         if "error" in r:
@@ -150,11 +150,12 @@ def _bench_peers(args: argparse.Namespace) -> int:
                  else f"{r['backward_over_products']:>8.2f}{r['torch_fem_backward_over_products']:>6.2f}"
                  if "products_floor_s" in r else f"{'':>14}")
         its = f"{r['iterations']}/{r['adjoint_iterations']}"
-        print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}{its:>9}{r.get('torch_fem_iterations', ''):>6}{r['forward_s']:>8.3f}"
+        print(f"{r['n_nodes']:>8} {r['preconditioner']:<8}{r['rounds']:>7}{its:>9}{r.get('torch_fem_iterations', ''):>6}{r['forward_s']:>8.3f}"
               f"{r['torch_fem_forward_s']:>8.3f}{r['forward_speedup']:>9.2f}{r['backward_s']:>8.3f}"
               f"{r['torch_fem_backward_s']:>8.3f}{r['backward_speedup']:>9.2f}{floor}  {r['agreement_x']:.0e} / "
               f"{r['agreement_grad_values']:.0e} / {r['agreement_grad_rhs']:.0e}")
-    print("its: our forward / adjoint CG iterations; peer: torch-fem's own AMG-CG iterations on the same system (its "
+    print("rounds: timed alternating rounds (--repeats, times up to 5 below 200k nodes, where one solve's time is "
+          "~0.1 s and the machine's noise is largest); its: our forward / adjoint CG iterations; peer: torch-fem's own AMG-CG iterations on the same system (its "
           "Jacobi-CG is the same iteration as ours). x floor: Jacobi, forward time over the bandwidth floor of its CG "
           "iterations (ours, from the symmetric layout's half of the matrix; torch-fem's, from plain CSR); AMG, "
           "backward time over the time of our adjoint iterations' matrix products alone (torch-fem's column: the "

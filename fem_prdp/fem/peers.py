@@ -175,9 +175,18 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
+def _rounds(n_nodes: int, repeats: int) -> int:
+    """Timed rounds of the solve rows at n_nodes: `repeats`, times up to 5 below 200k nodes.
+    A small size's solve takes ~0.1 s, where the shared machine's noise moves one library's
+    median by 20% between runs (torch-fem's Jacobi forward at 50k nodes: 168-219 ms over
+    three runs); more rounds there cost seconds, at 512k nodes minutes."""
+    return repeats * max(1, min(5, -(-200_000 // n_nodes)))
+
+
 def _solve_rows(n: int, repeats: int, device) -> list[dict]:
     V, rho, weights, system = steady_heat_system(n, device)
     A, b = system(rho)
+    repeats = _rounds(V.n_dofs, repeats)
     rows = []
     for precond in ("jacobi", "amg"):
         runs = {"fem_prdp": [], "torch-fem": []}
@@ -203,7 +212,8 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
         fwd = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
         bwd = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
         rows.append({
-            "n_nodes": V.n_dofs, "preconditioner": precond, "iterations": ours[5], "adjoint_iterations": ours[6],
+            "n_nodes": V.n_dofs, "preconditioner": precond, "rounds": repeats, "iterations": ours[5],
+            "adjoint_iterations": ours[6],
             "forward_s": fwd["fem_prdp"], "torch_fem_forward_s": fwd["torch-fem"],
             "forward_speedup": fwd["torch-fem"] / fwd["fem_prdp"],
             "backward_s": bwd["fem_prdp"], "torch_fem_backward_s": bwd["torch-fem"],

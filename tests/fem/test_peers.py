@@ -43,3 +43,10 @@ def test_torch_fem_not_installed_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchfem", None)  # as if it were not installed
     with pytest.raises(MissingExtraError, match=r'pip install "fem_prdp\[bench\]" \(or pip install torch-fem\)'):
         torch_fem_sparse()
+
+
+def test_rounds_grow_where_solves_are_short():
+    from fem_prdp.fem.peers import _rounds
+
+    assert [_rounds(n, 3) for n in (512_000, 205_379, 199_999, 50_653, 12_167, 2_197)] == [3, 3, 6, 12, 15, 15]
+    assert _rounds(100_000, 1) == 2
