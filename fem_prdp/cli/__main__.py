@@ -1,7 +1,5 @@
 """`python -m fem_prdp.cli`, as the `fem-prdp` command."""
 
-import sys
+from . import command
 
-from . import main
-
-sys.exit(main())
+command()
