@@ -109,10 +109,10 @@ def test_ctrl_c_during_training_says_where_and_how_to_resume(tmp_path, capsys, m
 
     fit = Trainer.fit
 
-    def interrupted_fit(self, epochs):
+    def interrupted_fit(self, epochs, **kwargs):
         if epochs == 3:
             raise KeyboardInterrupt
-        return fit(self, epochs)
+        return fit(self, epochs, **kwargs)
 
     monkeypatch.setattr(Trainer, "fit", interrupted_fit)
     args = ["run", "heat-1d", "--quick", "--epochs", "4", "--output", str(tmp_path), "--no-progress"]
@@ -270,9 +270,9 @@ def test_runs_alternate_epochs_and_match_runs_one_after_another(tmp_path, monkey
         for trainer in trainers.values():
             fit(trainer, epochs)
 
-    def logged_fit(self, epochs):
+    def logged_fit(self, epochs, **kwargs):
         calls.append((self.dir.name, epochs))
-        return fit(self, epochs)
+        return fit(self, epochs, **kwargs)
 
     monkeypatch.setattr(Trainer, "fit", logged_fit)
     assert main(["run", "heat-1d", "--quick", "--fixed-k", "2", "--output", str(tmp_path / "b"), "--no-progress"]) == 0

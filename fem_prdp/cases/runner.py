@@ -42,7 +42,8 @@ _TRAINING_ONLY = ("epochs", "batch_size", "lr", "lr_decay", "lr_decay_steps", "m
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training: every run's checkpoint holds its last completed epoch."""
+    """Ctrl-C during training; `epoch`: where the runs' checkpoints let them resume (the
+    earliest of their saved epochs: `Trainer.checkpoint_overhead`)."""
 
     def __init__(self, epoch: int, epochs: int):
         super().__init__(f"interrupted at epoch {epoch} of {epochs}; run the same command again to resume")
@@ -224,9 +225,11 @@ def _alternate_epochs(trainers: dict[str, Trainer], epochs: int, progress: bool)
     bar = tqdm(range(start, epochs), initial=start, total=epochs, desc="train", disable=not progress)
     for epoch in bar:
         for trainer in trainers.values():
-            trainer.fit(epoch + 1)  # no-op for a run resumed past this epoch
+            trainer.fit(epoch + 1, checkpoint_last=False)  # no-op for a run resumed past this epoch
         bar.set_postfix({name: f"K={t.history[-1]['k']} {t.history[-1]['val_metric']:.3g}"
                          for name, t in trainers.items()})
+    for trainer in trainers.values():  # the finished runs, whatever their last checkpoint held
+        trainer.checkpoint()
 
 
 def _run_summary(trainer: Trainer, seconds: float, exp: Experiment) -> dict:
@@ -260,7 +263,7 @@ def run_experiment(case: str, cfg: CaseConfig, exp: Experiment, out_dir: str | o
     try:
         _train_interleaved(trainers, cfg.epochs, progress)
     except KeyboardInterrupt:
-        raise RunInterrupted(min(t.epoch for t in trainers.values()), cfg.epochs) from None
+        raise RunInterrupted(min(t.saved_epoch for t in trainers.values()), cfg.epochs) from None
     # resumed runs count every epoch once
     runs = {name: _run_summary(t, sum(h["epoch_s"] for h in t.history), exp) for name, t in trainers.items()}
     prdp, base = runs["prdp"], runs["converged"]

@@ -76,3 +76,61 @@ def test_converged_baseline_runs_and_data_cache_is_reused(tmp_path):
                       checkpoint_dir=tmp_path / "base", progress=False)
     history = trainer.fit(2)
     assert all(h["k"] is None for h in history) and "savings" not in trainer.report()
+
+
+def test_costly_checkpoints_are_spaced_by_their_overhead_and_resumes_stay_exact(tmp_path, monkeypatch):
+    """A checkpoint that takes long to write (here: every one counts as large, and each
+    write sleeps 0.2 s) is written after the first epoch, then only once the training since
+    covers 9x its write (10% overhead), and after the last; a run killed in between resumes
+    from the last one and ends bit-for-bit as the uninterrupted run."""
+    import time
+
+    import fem_prdp.learn.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "_SMALL_CHECKPOINT", 0)
+    save = trainer_module.torch.save
+
+    def slow_save(obj, path):
+        time.sleep(0.2)
+        save(obj, path)
+
+    monkeypatch.setattr(trainer_module.torch, "save", slow_save)
+
+    def make(folder, seed=123):
+        controller = PRDPController(ema_window=2, error_window=1, plateau_threshold=0.99)
+        task, opt, data = _setup(tmp_path, controller, seed=seed)
+        return Trainer(task, opt, controller, data[:40], data[40:], batch_size=8, checkpoint_dir=folder,
+                       progress=False, seed=7)
+
+    straight = make(tmp_path / "a")
+    saved = []
+    for epoch in range(1, 6):  # one epoch at a time, as the case runner interleaves runs
+        straight.fit(epoch, checkpoint_last=False)
+        saved.append(straight.saved_epoch)
+    assert sum(h["epoch_s"] for h in straight.history) < 1.8  # the epochs are short next to 9 x 0.2 s
+    assert saved == [1, 1, 1, 1, 1]
+    straight.checkpoint()  # the runner's final write
+    assert straight.saved_epoch == 5
+    straight.checkpoint()  # nothing newer: no write
+    assert straight.saved_epoch == 5
+
+    killed = make(tmp_path / "b")
+    killed.fit(4, checkpoint_last=False)  # then "killed": only epoch 1 is on disk
+    assert killed.saved_epoch == 1
+    resumed = make(tmp_path / "b", seed=999)  # the model's initialisation is overwritten by the checkpoint
+    assert resumed.epoch == 1
+    resumed.fit(5)
+    assert resumed.saved_epoch == 5  # fit's last epoch is always written
+    for p, q in zip(straight.task.model.parameters(), resumed.task.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    keys = ("epoch", "k", "loss", "val_metric", "primal_iters", "adjoint_iters")
+    assert [{k: h[k] for k in keys} for h in straight.history] == [{k: h[k] for k in keys} for h in resumed.history]
+
+
+def test_checkpoint_overhead_out_of_range_is_refused(tmp_path):
+    import pytest
+
+    task, opt, data = _setup(tmp_path, Converged())
+    for bad in (0, 1, -0.1, 1.5):
+        with pytest.raises(ValueError, match="checkpoint_overhead"):
+            Trainer(task, opt, Converged(), data[:16], data[16:24], batch_size=8, checkpoint_overhead=bad)
