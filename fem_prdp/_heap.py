@@ -9,8 +9,8 @@ Measured on this project's 2-core machine:
   page faults); with the thresholds raised, 64-70 ms and 0.7 ms;
 - `fem-prdp bench training`, the MLP's step: float64 425 -> 266 ms, float32 92 -> 85 ms;
   the MeshGraphNet's and the paper case's PRDP run: no change beyond noise;
-- a forward + backward solve at 512k nodes: 0.1 s less in the kernel, the same wall time
-  within noise.
+- a forward + backward solve at 512k nodes: 0.1 s less in the kernel; wall times within
+  the noise of each other (Jacobi's forward perhaps slower: 2.57-2.99 vs 2.33-2.69 s).
 The price is that freed memory stays with the process until it exits, up to `limit_bytes`
 at the top of the heap. The peak resident set of a forward + backward at 512k nodes rose
 1-5% for fem_prdp and 25-36% for torch-fem (fragmentation). Commands and figures in
