@@ -1,5 +1,5 @@
 """Imports flow one way: mesh, linalg -> fem -> physics -> learn -> viz -> cases -> cli;
-prdp stands alone; the top-level helpers (_io, _timing, _fingerprint, _extras, _catalog, _heap) import nothing of
+prdp stands alone; the top-level helpers (_io, _timing, _fingerprint, _extras, _catalog) import nothing of
 the project and serve every layer. No module imports another layer's private names.
 
 Every module of the package must belong to a layer, every layer must exist, and every
@@ -18,7 +18,7 @@ LOWER["learn"] = LOWER["physics"] | {"physics", "prdp"}
 LOWER["viz"] = LOWER["learn"] | {"learn"}
 LOWER["cases"] = LOWER["viz"] | {"viz"}
 LOWER["cli"] = LOWER["cases"] | {"cases"}
-SHARED = {"_io", "_timing", "_fingerprint", "_extras", "_catalog", "_heap"}  # top-level helpers: no project imports of their own
+SHARED = {"_io", "_timing", "_fingerprint", "_extras", "_catalog"}  # top-level helpers: no project imports of their own
 ALLOWED = {**LOWER, **{name: set() for name in SHARED}, "__init__": set()}
 
 

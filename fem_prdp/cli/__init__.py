@@ -1,8 +1,7 @@
 """`fem-prdp` command line: run | report | mesh | verify | bench | demo.
 
 Every user error (bad file, unknown kind, bad option) exits with status 2 and one line
-`fem-prdp: error: ...`, never a traceback. The command (`command`) first lets large CPU
-tensors reuse freed memory (`fem_prdp.reuse_freed_memory`) unless FEM_PRDP_MALLOC=system.
+`fem-prdp: error: ...`, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,14 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
-from .._heap import reuse_freed_memory
 from .checks import cmd_bench, cmd_verify, write_json
 
-__all__ = ["command", "main"]
+__all__ = ["main"]
 
 
 class CLIError(Exception):
@@ -317,20 +314,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--h", type=float, default=0.03)
     demo.set_defaults(func=_cmd_demo)
     return p
-
-
-def command() -> None:
-    """The `fem-prdp` program: main() on sys.argv in a process whose large CPU tensors
-    reuse freed memory (FEM_PRDP_MALLOC: "reuse", the default, or "system" for glibc's
-    own settings), exiting with main's status."""
-    mode = os.environ.get("FEM_PRDP_MALLOC", "reuse").strip().lower() or "reuse"
-    if mode not in ("reuse", "system"):
-        print(f"fem-prdp: error: FEM_PRDP_MALLOC must be reuse or system, not {mode!r}; unset it for the default (reuse)",
-              file=sys.stderr)
-        sys.exit(2)
-    if mode == "reuse":
-        reuse_freed_memory()
-    sys.exit(main())
 
 
 def main(argv: list[str] | None = None) -> int:

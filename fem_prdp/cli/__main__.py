@@ -1,5 +1,7 @@
 """`python -m fem_prdp.cli`, as the `fem-prdp` command."""
 
-from . import command
+import sys
 
-command()
+from . import main
+
+sys.exit(main())

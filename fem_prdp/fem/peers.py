@@ -21,10 +21,7 @@ the contenders alternating, agreement printed next to each ratio. Needs the `ben
   could reach.
 - Peak memory of that forward + backward: each contender in a fresh process, the rise of
   its resident set's high-water mark over the resident set before (Linux: the mark is
-  reset through /proc/self/clear_refs; elsewhere the rows are left out). Those processes
-  keep glibc's default malloc settings: the `fem-prdp` command's reuse of freed memory
-  (`fem_prdp.reuse_freed_memory`) raised torch-fem's peak by 25-36% at 512k nodes and
-  ours by 1-5%, so it would flatter the ratio.
+  reset through /proc/self/clear_refs; elsewhere the rows are left out).
 - P1 stiffness assembly with that conductivity against scikit-fem's `asm` on the same
   tetrahedra (ours: a re-assembly on the cached pattern; scikit-fem builds its matrix anew
   each time, as its users call it).
