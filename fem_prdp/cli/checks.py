@@ -155,8 +155,9 @@ def _bench_peers(args: argparse.Namespace) -> int:
               f"{r['torch_fem_backward_s']:>8.3f}{r['backward_speedup']:>9.2f}{floor}  {r['agreement_x']:.0e} / "
               f"{r['agreement_grad_values']:.0e} / {r['agreement_grad_rhs']:.0e}")
     print("rounds: timed alternating rounds (--repeats, times up to 5 below 200k nodes, where one solve's time is "
-          "~0.1 s and the machine's noise is largest); its: our forward / adjoint CG iterations; peer: torch-fem's own AMG-CG iterations on the same system (its "
-          "Jacobi-CG is the same iteration as ours). x floor: Jacobi, forward time over the bandwidth floor of its CG "
+          "~0.1 s and the machine's noise is largest); its: our forward / adjoint CG iterations; peer: torch-fem's "
+          "own AMG-CG iterations on the same system (its Jacobi-CG is the same iteration as ours). x floor: Jacobi, "
+          "forward time over the bandwidth floor of its CG "
           "iterations (ours, from the symmetric layout's half of the matrix; torch-fem's, from plain CSR); AMG, "
           "backward time over the time of our adjoint iterations' matrix products alone (torch-fem's column: the "
           "largest backward speed-up our cycle allows)")

@@ -186,14 +186,14 @@ def _rounds(n_nodes: int, repeats: int) -> int:
 def _solve_rows(n: int, repeats: int, device) -> list[dict]:
     V, rho, weights, system = steady_heat_system(n, device)
     A, b = system(rho)
-    repeats = _rounds(V.n_dofs, repeats)
+    rounds = _rounds(V.n_dofs, repeats)
     rows = []
     for precond in ("jacobi", "amg"):
         runs = {"fem_prdp": [], "torch-fem": []}
         # AMG: the products floor (`_amg_products`), timed in the same rounds as the solves
         products, floors = (_amg_products(A) if precond == "amg" else None), []
         try:
-            for i in range(repeats + 1):  # the first round warms both up and is not timed
+            for i in range(rounds + 1):  # the first round warms both up and is not timed
                 for name, run in (("fem_prdp", _ours), ("torch-fem", _torch_fem)):
                     out = run(A, b, weights, precond)
                     if i:
@@ -212,7 +212,7 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
         fwd = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
         bwd = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
         rows.append({
-            "n_nodes": V.n_dofs, "preconditioner": precond, "rounds": repeats, "iterations": ours[5],
+            "n_nodes": V.n_dofs, "preconditioner": precond, "rounds": rounds, "iterations": ours[5],
             "adjoint_iterations": ours[6],
             "forward_s": fwd["fem_prdp"], "torch_fem_forward_s": fwd["torch-fem"],
             "forward_speedup": fwd["torch-fem"] / fwd["fem_prdp"],
@@ -229,7 +229,7 @@ def _solve_rows(n: int, repeats: int, device) -> list[dict]:
         if precond == "jacobi":  # how close either comes to the memory traffic CG must make
             stored, row_arrays = fused_storage(A)
             csr_bytes = floor_bytes(A.pattern.nnz, A.shape[0])
-            bandwidth = read_bandwidth(csr_bytes, repeats * 3, device)
+            bandwidth = read_bandwidth(csr_bytes, rounds * 3, device)
             floor = ours[5] * floor_bytes(stored, A.shape[0], row_arrays=row_arrays) / bandwidth
             csr_floor = ours[5] * csr_bytes / bandwidth
             rows[-1].update({"stored_entries": stored, "floor_s": floor, "csr_floor_s": csr_floor,
